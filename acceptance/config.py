@@ -1,0 +1,40 @@
+"""The run configuration: read once from defaults, environment and command line, then frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .options import resolve
+from .thresholds import Thresholds, load_thresholds
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model_path: Path | None
+    device: str
+    dtype: str
+    image: Path | None
+    thresholds_path: Path
+    report_dir: Path
+    batch_size: int
+    num_runs: int
+    warmup: int
+    thresholds: Thresholds
+
+    @property
+    def uses_builtin_model(self) -> bool:
+        return self.model_path is None
+
+    @classmethod
+    def load(cls, cli: Mapping[str, str | None], env: Mapping[str, str], root: Path) -> "RunConfig":
+        """Build the frozen config. Relative default paths are taken from ``root``
+        (the suite's folder), relative paths the user gave from the working directory."""
+        values = resolve(cli, env)
+        for name in ("thresholds", "report_dir"):
+            if not values[name].is_absolute() and cli.get(name.replace("_", "-")) is None \
+                    and not env.get("DINOV3_" + name.upper()):
+                values[name] = root / values[name]
+        thresholds_path = values.pop("thresholds").resolve()
+        return cls(thresholds_path=thresholds_path, thresholds=load_thresholds(thresholds_path), **values)

@@ -1,0 +1,64 @@
+"""Device backends, one per file, and the one function that picks the device under test."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import DeviceUnavailable
+from .base import Backend, Device
+from .cpu import CpuBackend
+from .cuda import CudaBackend
+from .mps import MpsBackend
+from .npu import NpuBackend
+from .xpu import XpuBackend
+
+#: auto-selection order: the first available kind wins
+AUTO_ORDER = ("npu", "cuda", "xpu", "mps", "cpu")
+
+BACKENDS: dict[str, type[Backend]] = {
+    "npu": NpuBackend, "cuda": CudaBackend, "xpu": XpuBackend, "mps": MpsBackend, "cpu": CpuBackend,
+}
+
+
+def backend_for(kind: str) -> Backend:
+    return BACKENDS[kind]()
+
+
+def select_device(spec: str) -> Device:
+    """Resolve ``auto``, ``kind`` or ``kind:N`` to a usable Device.
+
+    A device asked for by name that is missing raises DeviceUnavailable with the
+    fix; ``auto`` falls through the AUTO_ORDER and records why each was passed over.
+    """
+    kind, _, index_text = spec.partition(":")
+    if kind == "auto":
+        log = []
+        for candidate in AUTO_ORDER:
+            backend = backend_for(candidate)
+            reason = backend.unavailable_reason()
+            if reason is None:
+                log.append(f"auto: picked {candidate}")
+                return _open(backend, None, tuple(log))
+            log.append(f"auto: skipped {candidate}: {reason}")
+        raise AssertionError("the cpu backend is always available")  # pragma: no cover
+    backend = backend_for(kind)
+    reason = backend.unavailable_reason()
+    if reason is not None:
+        raise DeviceUnavailable(f"--device {spec} was requested but is not usable here: {reason}",
+                                backend.install_hint or "choose another --device")
+    return _open(backend, int(index_text) if index_text else None, (f"requested: {spec}",))
+
+
+def _open(backend: Backend, index: int | None, selection: tuple[str, ...]) -> Device:
+    count = backend.device_count()
+    if index is not None and index >= count:
+        variable = backend.visible_devices_variable()
+        visible = f" ({variable}={os.environ.get(variable, '<unset>')})" if variable else ""
+        raise DeviceUnavailable(
+            f"--device {backend.kind}:{index} was requested but only {count} {backend.kind} device(s) are visible{visible}",
+            f"use an index below {count}, or make the card visible" + (f" via {variable}" if variable else ""))
+    return Device(backend=backend, index=index, torch_device=backend.torch_device(index),
+                  name=backend.device_name(index or 0), count=count, selection=selection)
+
+
+__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "Device", "backend_for", "select_device"]

@@ -1,0 +1,102 @@
+"""What every device backend provides, and the resolved device the suite uses.
+
+A backend knows how to become available, synchronize, read memory and describe
+itself. Nothing outside ``acceptance/devices`` names a vendor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+class Backend:
+    """One kind of device. Subclasses override what their runtime offers."""
+
+    kind: str = ""
+    #: what the user should do when this kind is asked for but missing
+    install_hint: str = ""
+
+    def unavailable_reason(self) -> str | None:
+        """None when the kind can be used here, else why not (imports the vendor module)."""
+        raise NotImplementedError
+
+    def device_count(self) -> int:
+        return 1
+
+    def device_name(self, index: int) -> str:
+        raise NotImplementedError
+
+    def torch_device(self, index: int | None) -> torch.device:
+        return torch.device(self.kind, index or 0)
+
+    def synchronize(self, index: int) -> None:
+        """Block until all queued work on the device has finished."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the vendor stack (runtime, toolkit), for reports."""
+        return {}
+
+    def precision_settings(self) -> dict[str, Any]:
+        """Reduced-precision switches in force on this backend, read back from the framework."""
+        return {}
+
+    def memory_allocated(self, index: int) -> int | None:
+        """Bytes held by tensors now, or None where the backend cannot tell."""
+        return None
+
+    def max_memory_allocated(self, index: int) -> int | None:
+        return None
+
+    def reset_peak_memory(self, index: int) -> None:
+        """Start a new peak-memory window (no-op where unsupported)."""
+
+    def event_class(self) -> Any | None:
+        """The runtime's Event class for device-side timing, or None."""
+        return None
+
+    def visible_devices_variable(self) -> str | None:
+        """The environment variable that selects cards for this runtime."""
+        return None
+
+
+@dataclass(frozen=True)
+class Device:
+    """The device under test, resolved once per session."""
+
+    backend: Backend = field(repr=False)
+    index: int | None
+    torch_device: torch.device
+    name: str
+    count: int
+    #: how it was chosen: "requested" or the auto-selection log
+    selection: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.backend.kind
+
+    @property
+    def label(self) -> str:
+        return str(self.torch_device)
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.kind == "cpu"
+
+    def synchronize(self) -> None:
+        self.backend.synchronize(self.index or 0)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for reports."""
+        return {
+            "kind": self.kind,
+            "device": self.label,
+            "name": self.name,
+            "count": self.count,
+            "versions": self.backend.versions(),
+            "precision_settings": self.backend.precision_settings(),
+            "selection": list(self.selection),
+        }

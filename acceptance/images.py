@@ -1,0 +1,100 @@
+"""The input image: a deterministic synthetic one by default, or a user's file.
+
+The synthetic image has structure - gradients, shapes, stripes and fine
+texture - so every patch carries signal and attention is not uniform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, UnidentifiedImageError
+
+from .errors import ImageError
+
+DEFAULT_SIZE = 224
+DEFAULT_SEED = 0
+
+
+def synthetic_image(size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED) -> Image.Image:
+    """A deterministic RGB image: colour gradients, random shapes, stripes and noise texture."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
+    base = np.stack([x, y, 1.0 - (x + y) / 2], axis=-1)
+    stripes = 0.15 * np.sin(2 * np.pi * (6 * x + 3 * y))[..., None]
+    pixels = np.clip(base + stripes, 0, 1) * 255
+    image = Image.fromarray(pixels.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x0, y0 = rng.integers(0, size, 2)
+        w, h = rng.integers(size // 10, size // 3, 2)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        shape = rng.integers(0, 3)
+        box = [int(x0), int(y0), int(x0 + w), int(y0 + h)]
+        if shape == 0:
+            draw.ellipse(box, fill=colour)
+        elif shape == 1:
+            draw.rectangle(box, fill=colour)
+        else:
+            draw.polygon([(box[0], box[3]), ((box[0] + box[2]) // 2, box[1]), (box[2], box[3])], fill=colour)
+    noise = rng.normal(0, 8, (size, size, 3))
+    textured = np.clip(np.asarray(image, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+    return Image.fromarray(textured, "RGB")
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """The image under test and where it came from."""
+
+    image: Image.Image = field(repr=False)
+    source: str
+    conversions: tuple[str, ...] = ()
+
+    @property
+    def pixel_sha256(self) -> str:
+        """Hash of the decoded RGB pixels: stable across PNG encoders."""
+        return hashlib.sha256(self.image.tobytes()).hexdigest()
+
+    def save(self, folder: Path, name: str = "input_image.png") -> dict[str, object]:
+        """Write the image used to ``folder`` and return its record for reports."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        self.image.save(path, format="PNG")
+        return {"path": str(path), "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "pixel_sha256": self.pixel_sha256, "size": list(self.image.size), "mode": self.image.mode,
+                "source": self.source, "conversions": list(self.conversions)}
+
+
+def default_image() -> InputImage:
+    return InputImage(synthetic_image(), source=f"synthetic {DEFAULT_SIZE}x{DEFAULT_SIZE}, seed {DEFAULT_SEED}")
+
+
+def open_image(path: Path) -> InputImage:
+    """Read an image file as 8-bit RGB, recording every conversion made."""
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            image = handle.copy()
+    except FileNotFoundError:
+        raise ImageError(f"image {path} does not exist", "pass --image to an existing image file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise ImageError(f"image {path} cannot be read as an image ({error})",
+                         "pass --image to a PNG, JPEG or other file Pillow can open") from None
+    conversions = []
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        conversions.append(f"16-bit to 8-bit (divided by {peak:g}/255)")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = background
+        conversions.append("alpha composited onto white")
+    if image.mode != "RGB":
+        conversions.append(f"{image.mode} to RGB")
+        image = image.convert("RGB")
+    return InputImage(image, source=str(path), conversions=tuple(conversions))

@@ -1,0 +1,137 @@
+"""The suite's options: one table shared by pytest and the command lines.
+
+Each option is read, in rising priority, from its default, the environment
+variable ``DINOV3_<NAME>`` and the command line. Values are parsed and checked
+once, here, so a bad value fails with the option's name and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+DEVICE_KINDS = ("npu", "cuda", "xpu", "mps", "cpu")
+DTYPES = ("float32", "bfloat16", "float16")
+ENV_PREFIX = "DINOV3_"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _device(text: str) -> str:
+    text = text.strip().lower()
+    kind, _, index = text.partition(":")
+    if kind == "auto" and not index:
+        return text
+    if kind not in DEVICE_KINDS:
+        raise ValueError(f"unknown device {text!r}; expected auto, " + ", ".join(DEVICE_KINDS) + " (optionally kind:N)")
+    if index and (not index.isdigit() or kind in ("cpu", "mps")):
+        raise ValueError(f"bad device index in {text!r}; use e.g. npu:0 or cuda:1 (cpu and mps take no index)")
+    return text
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("expected a path, got an empty string")
+    return Path(text).expanduser()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: ``--name`` on the command line, ``DINOV3_NAME`` in the environment."""
+
+    name: str
+    default: str | None
+    help: str
+    parse: Callable[[str], Any]
+    metavar: str = "VALUE"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper().replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return "dinov3_" + self.name.replace("-", "_")
+
+    @property
+    def field(self) -> str:
+        return self.name.replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model-path", None, "local Hugging Face checkpoint folder (config.json, model.safetensors, "
+           "preprocessor_config.json); default: the built-in ViT-B/16 with seeded random weights, "
+           "architecture-only and not valid for sign-off", _path, "DIR"),
+    Option("device", "auto", "device under test: auto, cpu, npu, npu:N, cuda, cuda:N, xpu, xpu:N, mps; "
+           "auto picks npu > cuda > xpu > mps > cpu", _device, "DEVICE"),
+    Option("dtype", "float32", "dtype of the device model (the CPU reference is always float32)",
+           _choice(DTYPES), "DTYPE"),
+    Option("image", None, "input image file; default: a deterministic 224x224 synthetic image",
+           _path, "PATH"),
+    Option("thresholds", "thresholds.toml", "tolerances and latency limits (TOML)", _path, "PATH"),
+    Option("report-dir", "reports", "folder for the reports and the image used", _path, "DIR"),
+    Option("batch-size", "1", "images per forward pass", _positive_int, "N"),
+    Option("num-runs", "20", "timed runs per latency measurement", _positive_int, "N"),
+    Option("warmup", "3", "untimed warm-up runs before the timed ones (after the cold call)",
+           _non_negative_int, "N"),
+)
+
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def resolve(cli: Mapping[str, str | None], env: Mapping[str, str]) -> dict[str, Any]:
+    """Parse every option from default < environment < command line.
+
+    ``cli`` maps option names to the raw command-line text (None when not given).
+    Raises ConfigError naming the option, where the value came from and the fix.
+    """
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw, source = option.default, "default"
+        if env.get(option.env) not in (None, ""):
+            raw, source = env[option.env], f"environment variable {option.env}"
+        if cli.get(option.name) is not None:
+            raw, source = cli[option.name], f"command line {option.flag}"
+        if raw is None:
+            values[option.field] = None
+            continue
+        try:
+            values[option.field] = option.parse(str(raw))
+        except ValueError as error:
+            raise ConfigError(f"bad value for {option.flag} (from {source}): {error}",
+                              f"pass a valid {option.flag} {option.metavar}; see pytest --help") from None
+    return values

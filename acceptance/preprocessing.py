@@ -1,0 +1,89 @@
+"""Image -> pixel_values, with the checkpoint's own image processor where it can load.
+
+transformers' DINOv3ViTImageProcessorFast needs torchvision. Where torchvision is
+absent the same documented pipeline runs here - rescale 1/255, bilinear resize
+with antialias, ImageNet normalisation, no crop, in that order - driven by the
+same preprocessor_config.json; reports name which one ran.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .builtin import PREPROCESSOR_CONFIG
+from .errors import CheckpointError
+
+PREPROCESSOR_FILE = "preprocessor_config.json"
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Turns one PIL image into a [1, 3, H, W] float32 tensor."""
+
+    description: str
+    settings: dict[str, Any]
+    transform: Callable[[Image.Image], torch.Tensor]
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return self.transform(image)
+
+
+def dinov3_pipeline(settings: dict[str, Any]) -> Callable[[Image.Image], torch.Tensor]:
+    """The DINOv3 image processor's steps (rescale -> resize -> normalize), without torchvision."""
+    size = settings.get("size") or {}
+    if settings.get("do_resize", True) and not {"height", "width"} <= set(size):
+        raise CheckpointError(f"preprocessor size {size!r} is not {{height, width}}; only the checkpoint's own "
+                              "processor handles it, and that needs torchvision",
+                              "pip install the torchvision release that matches your torch")
+    mean = torch.tensor(settings.get("image_mean", PREPROCESSOR_CONFIG["image_mean"])).view(1, 3, 1, 1)
+    std = torch.tensor(settings.get("image_std", PREPROCESSOR_CONFIG["image_std"])).view(1, 3, 1, 1)
+
+    def transform(image: Image.Image) -> torch.Tensor:
+        pixels = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy())
+        x = pixels.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
+        if settings.get("do_rescale", True):
+            x = x * float(settings.get("rescale_factor", 1 / 255))
+        if settings.get("do_resize", True):
+            x = F.interpolate(x, size=(int(size["height"]), int(size["width"])), mode="bilinear",
+                              align_corners=False, antialias=True)
+        if settings.get("do_normalize", True):
+            x = (x - mean) / std
+        return x.contiguous()
+
+    return transform
+
+
+def load_preprocessor(checkpoint_path: Path) -> Preprocessor:
+    """The checkpoint's AutoImageProcessor, or the same pipeline built here (reason recorded)."""
+    config_file = checkpoint_path / PREPROCESSOR_FILE
+    if config_file.is_file():
+        try:
+            settings = json.loads(config_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CheckpointError(f"{config_file} is not valid JSON ({error})",
+                                  "re-download preprocessor_config.json, or delete it to use the DINOv3 defaults") from None
+    else:
+        settings = dict(PREPROCESSOR_CONFIG)
+        return Preprocessor(f"DINOv3 defaults ({PREPROCESSOR_FILE} missing from the checkpoint)",
+                            settings, dinov3_pipeline(settings))
+
+    from transformers import AutoImageProcessor
+    from transformers.utils import is_torchvision_available
+
+    if not is_torchvision_available():
+        return Preprocessor(f"built-in DINOv3 pipeline from {PREPROCESSOR_FILE} (torchvision not installed)",
+                            settings, dinov3_pipeline(settings))
+    processor = AutoImageProcessor.from_pretrained(checkpoint_path, local_files_only=True)
+
+    def transform(image: Image.Image) -> torch.Tensor:
+        return processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"].to(torch.float32)
+
+    return Preprocessor(f"{type(processor).__name__} from {PREPROCESSOR_FILE}", settings, transform)

@@ -1,0 +1,1 @@
+"""Renderers: the run's results (acceptance.results.RunResults) as text, JSON and HTML."""

@@ -1,0 +1,77 @@
+"""The run's results: filled by the tests, read by the terminal summary and the reports.
+
+One object per session (kept on the pytest config, not in a global). Other
+parts of the suite add their own sections (latency, diagnosis, sweeps) under
+``sections`` with plain, JSON-ready data.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from .metrics import TensorComparison
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+SEVERITY = {"passed": 0, "skipped": 1, "xfailed": 1, "xpassed": 1, "failed": 2, "error": 3}
+
+
+@dataclass
+class CheckRecord:
+    """The outcome of one test, as the reports show it."""
+
+    nodeid: str
+    outcome: str  # passed, failed, skipped, error
+    duration_s: float
+    message: str = ""
+    markers: tuple[str, ...] = ()
+
+
+@dataclass
+class RunResults:
+    config: dict[str, Any]
+    started_at: str = field(default_factory=now_iso)
+    finished_at: str | None = None
+    device: dict[str, Any] = field(default_factory=dict)
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    image: dict[str, Any] = field(default_factory=dict)
+    preprocessor: str = ""
+    versions: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=dict)
+    #: side ("reference" or "device") -> output name -> summary (shape, dtype, mean, std)
+    outputs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    comparisons: dict[str, TensorComparison] = field(default_factory=dict)
+    checks: dict[str, CheckRecord] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def architecture_only(self) -> bool:
+        return bool(self.checkpoint.get("architecture_only", False))
+
+    def record_check(self, record: CheckRecord) -> None:
+        """Keep the worst outcome of a test's phases (setup, call, teardown)."""
+        previous = self.checks.get(record.nodeid)
+        if previous is None or SEVERITY[record.outcome] > SEVERITY[previous.outcome]:
+            self.checks[record.nodeid] = record
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "device": self.device,
+            "checkpoint": self.checkpoint,
+            "image": self.image,
+            "preprocessor": self.preprocessor,
+            "versions": self.versions,
+            "host": self.host,
+            "outputs": self.outputs,
+            "comparisons": {name: comparison.to_dict() for name, comparison in self.comparisons.items()},
+            "checks": {nodeid: vars(check) | {"markers": list(check.markers)} for nodeid, check in self.checks.items()},
+            "sections": self.sections,
+        }

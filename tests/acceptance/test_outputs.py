@@ -1,0 +1,47 @@
+"""Output shapes, dtypes and finiteness, all derived from the checkpoint's config."""
+
+import pytest
+import torch
+
+from acceptance.loading import TORCH_DTYPES
+from acceptance.metrics import first_nonfinite
+from fixtures.outputs import OUTPUT_NAMES
+
+pytestmark = pytest.mark.shapes
+
+SIDES = ("reference", "device")
+
+
+def expected_shape(name, checkpoint, pixel_values):
+    batch, _, height, width = pixel_values.shape
+    if name == "last_hidden_state":
+        return [batch, checkpoint.token_count(height, width), checkpoint.hidden_size]
+    return [batch, checkpoint.hidden_size]
+
+
+@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("name", OUTPUT_NAMES)
+def test_output_shape(name, side, request, checkpoint, pixel_values):
+    outputs = request.getfixturevalue(f"{side}_outputs")
+    expected = expected_shape(name, checkpoint, pixel_values)
+    actual = list(outputs[name].shape)
+    assert actual == expected, (
+        f"{side} {name} has shape {actual}; expected {expected} = [batch, 1 CLS + "
+        f"{checkpoint.config.get('num_register_tokens', 0)} registers + patches, hidden] from config.json"
+        if name == "last_hidden_state" else f"{side} {name} has shape {actual}; expected {expected} = [batch, hidden]")
+
+
+@pytest.mark.parametrize("name", OUTPUT_NAMES)
+def test_output_dtype(name, device_outputs, run_config):
+    expected = TORCH_DTYPES[run_config.dtype]
+    actual = device_outputs[name].dtype
+    assert actual == expected, f"device {name} has dtype {actual}; --dtype asked for {expected}"
+
+
+@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("name", OUTPUT_NAMES)
+def test_output_finite(name, side, request):
+    tensor = request.getfixturevalue(f"{side}_outputs")[name]
+    where = first_nonfinite(tensor)
+    count = int((~torch.isfinite(tensor)).sum()) if where is not None else 0
+    assert where is None, f"{side} {name} has {count} NaN/Inf values, the first at index {list(where)}; allowed 0"
