@@ -1,0 +1,43 @@
+"""Shared helpers for the suite's own tests: tiny checkpoints and a runner for the acceptance suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from acceptance.builtin import write_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: hidden 64, 2 layers: a forward pass takes milliseconds
+TINY_CONFIG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A tiny dinov3_vit checkpoint written with save_pretrained (4 registers, gelu MLP)."""
+    return write_checkpoint(tmp_path_factory.mktemp("tiny") / "checkpoint", TINY_CONFIG, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_gated_checkpoint(tmp_path_factory) -> Path:
+    """A tiny checkpoint with a gated (SwiGLU) MLP and 2 register tokens."""
+    return write_checkpoint(tmp_path_factory.mktemp("tiny_gated") / "checkpoint",
+                            {**TINY_CONFIG, "use_gated_mlp": True, "hidden_act": "silu", "num_register_tokens": 2},
+                            seed=2)
+
+
+@pytest.fixture
+def run_suite(pytester: pytest.Pytester, tmp_path: Path, monkeypatch):
+    """Run the acceptance suite in a subprocess, reports under tmp_path/reports; returns the RunResult."""
+    for name in [key for key in os.environ if key.startswith("DINOV3_")]:
+        monkeypatch.delenv(name)
+
+    def run(*args: str, tests: str = "tests/acceptance") -> pytest.RunResult:
+        return pytester.runpytest_subprocess(
+            "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT), str(ROOT / tests),
+            "--report-dir", str(tmp_path / "reports"), "-p", "no:cacheprovider", *args)
+
+    return run
