@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
 #: DINOv3 ViT-B/16 (facebook/dinov3-vitb16-pretrain-lvd1689m); other fields at DINOv3ViTConfig defaults
 VITB16_CONFIG: dict[str, Any] = {
@@ -52,6 +53,8 @@ PREPROCESSOR_CONFIG: dict[str, Any] = {
 }
 
 DEFAULT_SEED = 0
+#: bump when the seeded values change, so no cache serves stale weights
+WEIGHTS_FORMAT = "w2"
 #: a file in the folder that marks a checkpoint as built here, with random weights
 MARKER_FILE = "dinov3_acceptance_builtin.json"
 ARCHITECTURE_ONLY_LABEL = "architecture-only: not valid for sign-off"
@@ -62,42 +65,46 @@ def _module_name(name: str) -> str:
     return parts[-2] if len(parts) > 1 else ""
 
 
-@torch.no_grad()
-def fill_seeded(model: torch.nn.Module, seed: int, std: float, layerscale: float = 1.0) -> None:
-    """Overwrite every parameter with values that depend only on (seed, name, shape).
+def seeded_tensor(name: str, like: torch.Tensor, seed: int, std: float, layerscale: float = 1.0) -> torch.Tensor:
+    """A tensor shaped like ``like`` whose values depend only on (seed, name, shape).
 
     Norm weights are 1 and norm biases 0, layer scales the config's value (as
     initialised for training); every other tensor is N(0, std) - the config's
     initializer_range - so activations keep a realistic scale through the depth
     of the network and reduced-precision error accumulates as in the real model.
     """
-    for name, tensor in model.state_dict().items():
-        if not tensor.is_floating_point() or tensor.numel() == 0:
-            continue
-        if "norm" in _module_name(name):
-            tensor.fill_(1.0 if name.endswith("weight") else 0.0)
-            continue
-        if name.endswith("lambda1"):
-            tensor.fill_(layerscale)
-            continue
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
-        values = torch.randn(tensor.shape, generator=generator, dtype=torch.float32) * std
-        tensor.copy_(values.to(tensor.dtype))
+    if "norm" in _module_name(name):
+        return torch.full_like(like, 1.0 if name.endswith("weight") else 0.0)
+    if name.endswith("lambda1"):
+        return torch.full_like(like, layerscale)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+    return (torch.randn(like.shape, generator=generator, dtype=torch.float32) * std).to(like.dtype)
+
+
+def reseed_weights(weights_file: Path, seed: int, std: float, layerscale: float) -> None:
+    """Rewrite a safetensors file with seeded values, keyed by the names stored in the file.
+
+    The on-disk names are the checkpoint format (the hub's), stable across
+    transformers versions, unlike in-memory module paths, which v5 renamed.
+    """
+    tensors = load_file(weights_file)
+    seeded = {name: seeded_tensor(name, tensor, seed, std, layerscale) if tensor.is_floating_point() else tensor
+              for name, tensor in sorted(tensors.items())}
+    save_file(seeded, weights_file, metadata={"format": "pt"})
 
 
 def write_checkpoint(folder: Path, config_overrides: dict[str, Any] | None = None, seed: int = DEFAULT_SEED,
                      preprocessor: dict[str, Any] | None = PREPROCESSOR_CONFIG) -> Path:
-    """Build a dinov3_vit model from a config, seed its weights and save it as a checkpoint folder.
+    """Build a dinov3_vit model from a config, save it as a checkpoint folder and seed its weights.
 
     Used for the built-in ViT-B/16 and for the small checkpoints in the suite's own tests.
     """
     from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
     config = DINOv3ViTConfig(**{**VITB16_CONFIG, **(config_overrides or {})})
-    model = DINOv3ViTModel(config).eval()
-    fill_seeded(model, seed, config.initializer_range, config.layerscale_value)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
+    DINOv3ViTModel(config).save_pretrained(folder, safe_serialization=True)
+    reseed_weights(folder / "model.safetensors", seed, config.initializer_range, config.layerscale_value)
     if preprocessor is not None:
         (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n")
     (folder / MARKER_FILE).write_text(json.dumps({"seed": seed, "label": ARCHITECTURE_ONLY_LABEL,
@@ -114,7 +121,7 @@ def builtin_checkpoint(root: Path | None = None, seed: int = DEFAULT_SEED) -> Pa
     """The built-in ViT-B/16 checkpoint folder, written once and reused (atomically, so
     parallel workers never see half a checkpoint)."""
     root = root or cache_root()
-    folder = root / f"dinov3-vitb16-seed{seed}"
+    folder = root / f"dinov3-vitb16-seed{seed}-{WEIGHTS_FORMAT}"
     if (folder / MARKER_FILE).is_file():
         return folder
     root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Stand-ins for vendor runtimes that this machine does not have."""
