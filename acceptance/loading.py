@@ -144,10 +144,11 @@ def load_model(checkpoint: Checkpoint, dtype: str = "float32", device: torch.dev
         raise CheckpointError(f"transformers could not load {checkpoint.path}: {error}",
                               "check that the weights are complete and match config.json "
                               "(re-download model.safetensors)") from None
-    problems = {key: value for key, value in info.items() if value and key != "error_msgs"}
-    if problems or info.get("error_msgs"):
-        details = "; ".join(f"{key}: {', '.join(map(str, value[:5]))}{' ...' if len(value) > 5 else ''}"
-                            for key, value in {**problems, **({"errors": info["error_msgs"]} if info.get("error_msgs") else {})}.items())
+    # transformers only warns about missing or unexpected keys: for a sign-off they are errors
+    problems = {key: list(values) for key, values in info.items() if values}
+    if problems:
+        details = "; ".join(f"{key}: {', '.join(map(str, values[:5]))}{' ...' if len(values) > 5 else ''}"
+                            for key, values in problems.items())
         raise CheckpointError(f"the weights in {checkpoint.path} do not match its config.json ({details})",
                               "use the config.json that was published with these weights")
     return model.to(device).eval()

@@ -68,8 +68,8 @@ def load_preprocessor(checkpoint_path: Path) -> Preprocessor:
         try:
             settings = json.loads(config_file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise CheckpointError(f"{config_file} is not valid JSON ({error})",
-                                  "re-download preprocessor_config.json, or delete it to use the DINOv3 defaults") from None
+            raise CheckpointError(f"{config_file} is not valid JSON ({error})", "re-download "
+                                  "preprocessor_config.json, or delete it to use the DINOv3 defaults") from None
     else:
         settings = dict(PREPROCESSOR_CONFIG)
         return Preprocessor(f"DINOv3 defaults ({PREPROCESSOR_FILE} missing from the checkpoint)",

@@ -55,7 +55,8 @@ def _open(backend: Backend, index: int | None, selection: tuple[str, ...]) -> De
         variable = backend.visible_devices_variable()
         visible = f" ({variable}={os.environ.get(variable, '<unset>')})" if variable else ""
         raise DeviceUnavailable(
-            f"--device {backend.kind}:{index} was requested but only {count} {backend.kind} device(s) are visible{visible}",
+            f"--device {backend.kind}:{index} was requested but only {count} {backend.kind} device(s) "
+            f"are visible{visible}",
             f"use an index below {count}, or make the card visible" + (f" via {variable}" if variable else ""))
     return Device(backend=backend, index=index, torch_device=backend.torch_device(index),
                   name=backend.device_name(index or 0), count=count, selection=selection)

@@ -78,7 +78,8 @@ def test_run_config_is_frozen():
     ("[accuracy.float32\n", "is not valid TOML"),
     ("", "missing table [accuracy.<dtype>]"),
     ("[accuracy.float32]\nmax_relative_error = 0.01\nmin_cosine = 0.99\n", "missing table [accuracy.bfloat16]"),
-    ("[accuracy.float32]\nmax_relative_error = 'one'\n", "accuracy.float32.max_relative_error must be a number, got 'one'"),
+    ("[accuracy.float32]\nmax_relative_error = 'one'\n",
+     "accuracy.float32.max_relative_error must be a number, got 'one'"),
     ("[accuracy.float32]\nmin_cosine = 0.9\n", "missing key accuracy.float32.max_relative_error (a number)"),
 ])
 def test_bad_thresholds_files_name_the_key(tmp_path, text, fragment):
