@@ -38,9 +38,10 @@ def layer_drift_png(section: Mapping[str, Any], title: str | None = None) -> byt
     fingerprint = section.get("fingerprint") or {}
     for profile, values in (fingerprint.get("profiles") or {}).items():
         if len(values) == len(rows):
+            closest = profile == fingerprint.get("closest")
             axes.plot(depth, _positive(values), linestyle=PROFILE_STYLES.get(profile, ":"), linewidth=1.2,
-                      color="0.55" if profile != fingerprint.get("closest") else "tab:green",
-                      label=f"CPU emulation: {profile}" + (" (closest)" if profile == fingerprint.get("closest") else ""))
+                      color="tab:green" if closest else "0.55",
+                      label=f"CPU emulation: {profile}" + (" (closest)" if closest else ""))
     measured = [row["relative_error"] for row in rows]
     axes.plot(depth, _positive(measured), marker="o", markersize=4, linewidth=2, color="tab:blue",
               label=f"device ({section.get('layer_dtype', '?')}) vs CPU float32")
@@ -53,6 +54,9 @@ def layer_drift_png(section: Mapping[str, Any], title: str | None = None) -> byt
         axes.plot([index], _positive([measured[index]]), marker="o", markersize=12, markerfacecolor="none",
                   markeredgecolor="tab:red", markeredgewidth=2, linestyle="none", label=f"drift begins: {first}")
 
+    if any(math.isfinite(value) and value <= PLOT_FLOOR for value in measured):
+        axes.annotate(f"exact (0) drawn at {PLOT_FLOOR:g}", xy=(0, PLOT_FLOOR), xytext=(0, 6),
+                      textcoords="offset points", fontsize=7, color="tab:blue")
     axes.set_yscale("log")
     step = max(1, math.ceil(len(rows) / 16))  # readable labels for 40-layer models too
     ticks = sorted(set(depth[::step]) | {depth[-1]})

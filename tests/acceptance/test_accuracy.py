@@ -17,7 +17,8 @@ def test_accuracy_vs_cpu_reference(name, reference_outputs, device_outputs, run_
     what = f"{name} on {device.label} ({run_config.dtype}) vs CPU float32"
     source = f"[accuracy.{run_config.dtype}] in {run_config.thresholds_path}"
     # drift_hint runs only when an assertion fails: it names the first layer over its limits
-    assert comparison.finite, f"{what}: {comparison.nonfinite_message()}; NaN/Inf never passes{drift_hint(request, name)}"
+    assert comparison.finite, (
+        f"{what}: {comparison.nonfinite_message()}; NaN/Inf never passes{drift_hint(request, name)}")
     assert less_than(comparison.relative_error, limits.max_relative_error), (
         f"{what}: relative error mean|dev-ref|/mean|ref| = {comparison.relative_error:.4%}, "
         f"allowed < {limits.max_relative_error:.4%} ({source}); max |diff| {comparison.max_abs_diff:.3e}"
