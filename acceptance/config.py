@@ -15,6 +15,8 @@ class RunConfig:
     model_path: Path | None
     device: str
     dtype: str
+    dtypes: tuple[str, ...] | None
+    precision: str
     image: Path | None
     thresholds_path: Path
     report_dir: Path
@@ -22,6 +24,11 @@ class RunConfig:
     num_runs: int
     warmup: int
     thresholds: Thresholds
+
+    @property
+    def matrix_dtypes(self) -> tuple[str, ...]:
+        """The dtypes of the dtype matrix: --dtypes, or just --dtype."""
+        return self.dtypes or (self.dtype,)
 
     @property
     def uses_builtin_model(self) -> bool:

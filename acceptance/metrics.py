@@ -48,6 +48,54 @@ def cosine_similarity(reference: torch.Tensor, candidate: torch.Tensor) -> float
     return dot / norms
 
 
+#: msprobe-style element-wise relative errors: a reference element smaller than this fraction of the
+#: tensor's mean |reference| is measured against that floor instead of its own magnitude (see below)
+NEAR_ZERO_FRACTION = 1e-3
+
+
+def elementwise_relative_error(reference: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+    """|candidate - reference| / max(|reference|, NEAR_ZERO_FRACTION * mean|reference|), per element, in float64.
+
+    The near-zero guard: an element whose reference is (almost) zero - a sign
+    change, a ReLU/GELU tail - would show an arbitrarily large relative error
+    for a tiny absolute one. Below 0.1 % of the tensor's mean magnitude the
+    element is compared against that floor, i.e. its error is read relative to
+    the tensor's scale. An all-zero reference uses the smallest positive float64
+    as the floor (equal elements give 0, different ones a huge error).
+    """
+    ref, cand = _as_float64(reference), _as_float64(candidate)
+    if ref.shape != cand.shape:
+        raise ValueError(f"shapes differ: reference {list(ref.shape)} vs candidate {list(cand.shape)}")
+    scale = ref.abs().mean() if ref.numel() else torch.zeros((), dtype=torch.float64)
+    floor = torch.clamp(NEAR_ZERO_FRACTION * scale, min=torch.finfo(torch.float64).tiny)
+    return (cand - ref).abs() / torch.maximum(ref.abs(), floor)
+
+
+def _fraction_relative_error_below(reference: torch.Tensor, candidate: torch.Tensor, limit: float) -> float:
+    ref, cand = _as_float64(reference), _as_float64(candidate)
+    if not (bool(torch.isfinite(ref).all()) and bool(torch.isfinite(cand).all())):
+        return math.nan
+    if ref.numel() == 0:
+        return 1.0
+    return (elementwise_relative_error(ref, cand) < limit).double().mean().item()
+
+
+def fraction_rel_err_below_0_1pct(reference: torch.Tensor, candidate: torch.Tensor) -> float:
+    """Fraction of elements whose element-wise relative error is below 0.1 % (msprobe's "one-thousandth" ratio).
+
+    Uses elementwise_relative_error (with its near-zero guard); NaN when either tensor has NaN/Inf.
+    """
+    return _fraction_relative_error_below(reference, candidate, 1e-3)
+
+
+def fraction_rel_err_below_0_5pct(reference: torch.Tensor, candidate: torch.Tensor) -> float:
+    """Fraction of elements whose element-wise relative error is below 0.5 % (msprobe's "five-thousandths" ratio).
+
+    Uses elementwise_relative_error (with its near-zero guard); NaN when either tensor has NaN/Inf.
+    """
+    return _fraction_relative_error_below(reference, candidate, 5e-3)
+
+
 def less_than(value: float | None, limit: float) -> bool:
     """value < limit, and False for None, NaN or Inf values."""
     return value is not None and math.isfinite(value) and value < limit

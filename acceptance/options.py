@@ -15,6 +15,7 @@ from .errors import ConfigError
 
 DEVICE_KINDS = ("npu", "cuda", "xpu", "mps", "cpu")
 DTYPES = ("float32", "bfloat16", "float16")
+PRECISION_MODES = ("vendor-default", "strict")
 ENV_PREFIX = "DINOV3_"
 
 
@@ -59,6 +60,17 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _dtype_list(text: str) -> tuple[str, ...]:
+    """``all`` or a comma-separated list of dtypes, in the order given, without repeats."""
+    if text.strip().lower() == "all":
+        return DTYPES
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DTYPES]
+    if unknown or not names:
+        raise ValueError(f"expected 'all' or a comma-separated list of {', '.join(DTYPES)}, got {text!r}")
+    return tuple(dict.fromkeys(names))
+
+
 def _path(text: str) -> Path:
     if not text.strip():
         raise ValueError("expected a path, got an empty string")
@@ -100,6 +112,11 @@ OPTIONS: tuple[Option, ...] = (
            "auto picks npu > cuda > xpu > mps > cpu", _device, "DEVICE"),
     Option("dtype", "float32", "dtype of the device model (the CPU reference is always float32)",
            _choice(DTYPES), "DTYPE"),
+    Option("dtypes", None, "dtype matrix: 'all' or a comma-separated list of dtypes, each run on the device "
+           "and held to its own [accuracy.<dtype>] limits; default: the --dtype only", _dtype_list, "LIST"),
+    Option("precision", "vendor-default", "reduced-precision shortcuts of the device: vendor-default leaves the "
+           "framework's defaults (e.g. TF32/HF32 convolutions) in force; strict turns them off so that float32 "
+           "means float32 arithmetic; the settings in force are recorded", _choice(PRECISION_MODES), "MODE"),
     Option("image", None, "input image file; default: a deterministic 224x224 synthetic image",
            _path, "PATH"),
     Option("thresholds", "thresholds.toml", "tolerances and latency limits (TOML)", _path, "PATH"),

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from ..errors import DeviceUnavailable
+
 
 class Backend:
     """One kind of device. Subclasses override what their runtime offers."""
@@ -39,9 +41,23 @@ class Backend:
         """Versions of the vendor stack (runtime, toolkit), for reports."""
         return {}
 
+    def apply_precision(self, mode: str) -> None:
+        """Set the reduced-precision switches for ``mode`` (options.PRECISION_MODES).
+
+        ``vendor-default`` leaves every switch as the framework and vendor set it;
+        ``strict`` turns off each shortcut that makes float32 less than float32
+        (subclasses add their runtime's switches). Read back with precision_settings().
+        """
+        if mode == "strict":
+            torch.set_float32_matmul_precision("highest")
+
+    def strict_settings(self) -> dict[str, Any]:
+        """What precision_settings() must read back after apply_precision("strict")."""
+        return {"float32_matmul_precision": "highest"}
+
     def precision_settings(self) -> dict[str, Any]:
         """Reduced-precision switches in force on this backend, read back from the framework."""
-        return {}
+        return {"float32_matmul_precision": torch.get_float32_matmul_precision()}
 
     def memory_allocated(self, index: int) -> int | None:
         """Bytes held by tensors now, or None where the backend cannot tell."""
@@ -88,6 +104,15 @@ class Device:
 
     def synchronize(self) -> None:
         self.backend.synchronize(self.index or 0)
+
+    def apply_precision(self, mode: str) -> dict[str, Any]:
+        """Apply a precision mode (vendor-default or strict) and return the settings read back."""
+        try:
+            self.backend.apply_precision(mode)
+        except (AttributeError, RuntimeError, ValueError) as error:  # the runtime lacks or refuses a switch
+            raise DeviceUnavailable(f"--precision {mode} cannot be applied on {self.label}: {error}",
+                                    "run with --precision vendor-default, or update the device runtime") from None
+        return self.backend.precision_settings()
 
     def describe(self) -> dict[str, Any]:
         """Plain data for reports."""

@@ -21,6 +21,8 @@ def cpu_model_name() -> str:
 
 
 class CpuBackend(Backend):
+    """The CPU computes float32 as float32: strict has nothing to turn off beyond the base's matmul precision."""
+
     kind = "cpu"
 
     def unavailable_reason(self) -> str | None:
@@ -34,6 +36,3 @@ class CpuBackend(Backend):
 
     def versions(self) -> dict[str, str]:
         return {"torch_threads": str(torch.get_num_threads())}
-
-    def precision_settings(self) -> dict[str, object]:
-        return {"float32_matmul_precision": torch.get_float32_matmul_precision()}

@@ -15,10 +15,24 @@ class CudaBackend(TorchModuleBackend):
         return {"cuda": str(torch.version.cuda or ""), "hip": str(getattr(torch.version, "hip", "") or ""),
                 "cudnn": str(torch.backends.cudnn.version() or "")}
 
+    def apply_precision(self, mode: str) -> None:
+        super().apply_precision(mode)
+        if mode == "strict":  # TF32 off for cuBLAS matmuls and cuDNN convolutions (the latter is on by default)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+
+    def strict_settings(self) -> dict[str, object]:
+        return {**super().strict_settings(), "matmul_allow_tf32": False, "cudnn_allow_tf32": False}
+
     def precision_settings(self) -> dict[str, object]:
-        return {"matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-                "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-                "float32_matmul_precision": torch.get_float32_matmul_precision()}
+        settings: dict[str, object] = super().precision_settings()
+        for key, read in (("matmul_allow_tf32", lambda: torch.backends.cuda.matmul.allow_tf32),
+                          ("cudnn_allow_tf32", lambda: torch.backends.cudnn.allow_tf32)):
+            try:
+                settings[key] = bool(read())
+            except RuntimeError as error:  # torch >= 2.9 refuses a mix of the legacy and fp32_precision APIs
+                settings[key] = f"unreadable: {error}"
+        return settings
 
     def visible_devices_variable(self) -> str | None:
         return "CUDA_VISIBLE_DEVICES"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import torch
 from .accelerator import TorchModuleBackend
 
 SET_ENV = "/usr/local/Ascend/ascend-toolkit/set_env.sh"
+ACL_PRECISION_MODE = "ACL_PRECISION_MODE"
+STRICT_ACL_PRECISION_MODE = "must_keep_origin_dtype"
 
 
 def torch_npu_installed() -> bool:
@@ -42,10 +45,25 @@ def cann_version(environ: dict[str, str] | None = None) -> str | None:
     return None
 
 
+def default_acl_precision_mode(chip: str) -> str | None:
+    """CANN's ACL_PRECISION_MODE when none is set: must_keep_origin_dtype on Atlas A2/A3 (Ascend910B,
+    Ascend910_93), allow_fp32_to_fp16 - float16 matrix units for float32 models - on older chips."""
+    name = chip.replace(" ", "")
+    if re.match(r"Ascend910(B|_9)", name, re.IGNORECASE):
+        return "must_keep_origin_dtype"
+    if re.match(r"Ascend(910|310)", name, re.IGNORECASE):
+        return "allow_fp32_to_fp16"
+    return None
+
+
 class NpuBackend(TorchModuleBackend):
     kind = "npu"
     install_hint = (f"on an Ascend host: pip install the torch-npu release that matches torch {torch.__version__} "
                     f"(never let it change torch), then `source {SET_ENV}`")
+
+    def __init__(self) -> None:
+        #: what apply_precision set, for when torch_npu cannot read the option back
+        self._acl_precision_mode_set: str | None = None
 
     def _import(self) -> Any:
         """Import torch_npu; the error text explains a missing toolkit environment."""
@@ -70,14 +88,50 @@ class NpuBackend(TorchModuleBackend):
         return {"torch_npu": str(getattr(torch_npu, "__version__", "unknown")),
                 "cann": cann_version() or "unknown"}
 
+    def apply_precision(self, mode: str) -> None:
+        super().apply_precision(mode)
+        if mode != "strict":
+            return
+        npu = self.module()
+        # HF32 (10-bit mantissa) off for convolutions - on by default, and DINOv3's patch embedding is a
+        # Conv2d - and for matmuls; operators keep their dtype instead of falling back to float16.
+        npu.conv.allow_hf32 = False
+        npu.matmul.allow_hf32 = False
+        npu.set_option({ACL_PRECISION_MODE: STRICT_ACL_PRECISION_MODE})
+        self._acl_precision_mode_set = STRICT_ACL_PRECISION_MODE
+
+    def strict_settings(self) -> dict[str, object]:
+        return {**super().strict_settings(), "conv_allow_hf32": False, "matmul_allow_hf32": False,
+                "acl_precision_mode": STRICT_ACL_PRECISION_MODE}
+
     def precision_settings(self) -> dict[str, object]:
         npu = self.module()
-        settings: dict[str, object] = {}
+        settings: dict[str, object] = super().precision_settings()
         for group in ("conv", "matmul"):
             holder = getattr(npu, group, None)
             if holder is not None and hasattr(holder, "allow_hf32"):
                 settings[f"{group}_allow_hf32"] = bool(holder.allow_hf32)
+        settings["acl_precision_mode"], settings["acl_precision_mode_source"] = self._acl_precision_mode()
         return settings
+
+    def _acl_precision_mode(self) -> tuple[str, str]:
+        """(ACL_PRECISION_MODE in force, where that value came from).
+
+        torch_npu has no public getter: its option registry is read with the same
+        call torch_npu's own allow_hf32 getters use. An unset option means CANN's
+        default, which depends on the chip generation.
+        """
+        torch_npu = self._import()
+        getter = getattr(getattr(torch_npu, "_C", None), "_npu_getOption", None)
+        value = getter(ACL_PRECISION_MODE) if getter is not None else None
+        if isinstance(value, bytes):
+            value = value.decode(errors="replace")
+        if value:
+            return str(value), "read back from torch_npu's option registry"
+        if self._acl_precision_mode_set is not None:
+            return self._acl_precision_mode_set, "set by this run with set_option (torch_npu gave no read-back)"
+        chip = self.device_name(0)
+        return default_acl_precision_mode(chip) or "unknown", f"not set: CANN's default for {chip}"
 
     def visible_devices_variable(self) -> str | None:
         return "ASCEND_RT_VISIBLE_DEVICES"

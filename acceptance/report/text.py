@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from ..builtin import ARCHITECTURE_ONLY_LABEL
 from ..results import RunResults
 from ..thresholds import Thresholds
@@ -26,4 +29,66 @@ def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> li
                      f"{comparison.mean_abs_diff:.3e}, rel_err {comparison.relative_error:.4%} "
                      f"(< {limits.max_relative_error:.2%}), cosine {comparison.cosine:.6f} "
                      f"(>= {limits.min_cosine})")
+    lines += diagnosis_lines(results.sections.get("diagnosis", {}))
+    return lines
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in settings.items()) or "none reported"
+
+
+def diagnosis_lines(section: dict[str, Any]) -> list[str]:
+    """Precision mode and settings, the effective-precision fingerprint and where drift begins (issue 5)."""
+    lines = []
+    precision = section.get("precision")
+    if precision:
+        lines.append(f"precision: {precision['mode']} ({_settings_text(precision.get('settings', {}))})")
+    fingerprint = section.get("fingerprint")
+    if fingerprint:
+        distances = ", ".join(f"{name} {value:.2f}" for name, value in fingerprint["distances"].items())
+        lines.append(f"fingerprint: {fingerprint['verdict']} (distance in decades: {distances})")
+    layers = section.get("layers")
+    if layers:
+        first = section.get("first_drifting_layer")
+        limit = section.get("layer_limits", {}).get("max_relative_error")
+        if first is None:
+            worst = max(layers, key=lambda row: row["relative_error"] if row["relative_error"] == row["relative_error"]
+                        else math.inf)
+            lines.append(f"layers: no probe point over its limit (< {limit:.2%}); largest rel_err "
+                         f"{worst['relative_error']:.4%} at {worst['name']}")
+        else:
+            row = next(row for row in layers if row["name"] == first)
+            lines.append(f"layers: drift begins at {first}: rel_err {row['relative_error']:.4%} "
+                         f"(< {limit:.2%} allowed), cosine {row['cosine']:.6f}")
+    return lines
+
+
+def layer_table_lines(section: dict[str, Any]) -> list[str]:
+    """The per-layer table: one row per probe point, with the emulated profile closest to the device's."""
+    fingerprint = section.get("fingerprint") or {}
+    closest = fingerprint.get("closest")
+    expected = fingerprint.get("profiles", {}).get(closest) if closest else None
+    header = f"{'probe point':<12} {'rel_err':>10} {'cosine':>10} {'max|diff|':>10} {'<0.1%':>8} {'<0.5%':>8}"
+    if expected:
+        header += f" {closest + ' emul.':>16}"
+    lines = [header]
+    first = section.get("first_drifting_layer")
+    for index, row in enumerate(section.get("layers", [])):
+        line = (f"{row['name']:<12} {row['relative_error']:>10.3e} {row['cosine']:>10.6f} {row['max_abs_diff']:>10.3e} "
+                f"{row['frac_rel_err_below_0.1pct']:>8.2%} {row['frac_rel_err_below_0.5pct']:>8.2%}")
+        if expected:
+            line += f" {expected[index]:>16.3e}"
+        if row["name"] == first:
+            line += "  <- drift begins"
+        lines.append(line)
+    return lines
+
+
+def dtype_matrix_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per dtype and output: error, cosine, the dtype's own limits, verdict and first drifting layer."""
+    lines = [f"{'dtype':<9} {'tensor':<18} {'rel_err':>9} {'allowed':>8} {'cosine':>9} {'verdict':>7}  first drifting"]
+    for row in rows:
+        lines.append(f"{row['dtype']:<9} {row['tensor']:<18} {row['relative_error']:>9.4%} "
+                     f"{'<' + format(row['max_relative_error'], '.2%'):>8} {row['cosine']:>9.6f} "
+                     f"{'PASS' if row['passed'] else 'FAIL':>7}  {row['first_drifting_layer'] or '-'}")
     return lines

@@ -3,21 +3,26 @@
 import pytest
 
 from acceptance.metrics import at_least, compare, less_than
+from fixtures.diagnosis import drift_hint
 from fixtures.outputs import OUTPUT_NAMES
 
 pytestmark = pytest.mark.accuracy
 
 
 @pytest.mark.parametrize("name", OUTPUT_NAMES)
-def test_accuracy_vs_cpu_reference(name, reference_outputs, device_outputs, run_config, device, results):
+def test_accuracy_vs_cpu_reference(name, reference_outputs, device_outputs, run_config, device, results, request):
     comparison = compare(name, reference_outputs[name], device_outputs[name])
     results.comparisons[name] = comparison
     limits = run_config.thresholds.accuracy_for(run_config.dtype)
     what = f"{name} on {device.label} ({run_config.dtype}) vs CPU float32"
     source = f"[accuracy.{run_config.dtype}] in {run_config.thresholds_path}"
-    assert comparison.finite, f"{what}: {comparison.nonfinite_message()}; NaN/Inf never passes"
+    # drift_hint runs only when an assertion fails: it names the first layer over its limits
+    assert comparison.finite, (
+        f"{what}: {comparison.nonfinite_message()}; NaN/Inf never passes{drift_hint(request, name)}")
     assert less_than(comparison.relative_error, limits.max_relative_error), (
         f"{what}: relative error mean|dev-ref|/mean|ref| = {comparison.relative_error:.4%}, "
-        f"allowed < {limits.max_relative_error:.4%} ({source}); max |diff| {comparison.max_abs_diff:.3e}")
+        f"allowed < {limits.max_relative_error:.4%} ({source}); max |diff| {comparison.max_abs_diff:.3e}"
+        f"{drift_hint(request, name)}")
     assert at_least(comparison.cosine, limits.min_cosine), (
-        f"{what}: cosine similarity {comparison.cosine:.6f}, allowed >= {limits.min_cosine} ({source})")
+        f"{what}: cosine similarity {comparison.cosine:.6f}, allowed >= {limits.min_cosine} ({source})"
+        f"{drift_hint(request, name)}")

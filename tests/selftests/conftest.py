@@ -29,6 +29,13 @@ def tiny_gated_checkpoint(tmp_path_factory) -> Path:
                             seed=2)
 
 
+@pytest.fixture(scope="session")
+def tiny_deep_checkpoint(tmp_path_factory) -> Path:
+    """A tiny checkpoint with 9 layers, deep enough to localise drift to layer 7."""
+    return write_checkpoint(tmp_path_factory.mktemp("tiny_deep") / "checkpoint",
+                            {**TINY_CONFIG, "num_hidden_layers": 9}, seed=3)
+
+
 @pytest.fixture
 def run_suite(pytester: pytest.Pytester, tmp_path: Path, monkeypatch):
     """Run the acceptance suite in a subprocess, reports under tmp_path/reports; returns the RunResult."""

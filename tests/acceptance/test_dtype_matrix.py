@@ -1,0 +1,15 @@
+"""The dtype matrix: each --dtypes entry on the device against the CPU float32 reference, with its own limits."""
+
+import pytest
+
+pytestmark = pytest.mark.dtype_matrix
+
+
+def test_dtype_against_cpu_reference(dtype_matrix_entry, device, run_config):
+    failed = [row for row in dtype_matrix_entry.rows if not row["passed"]]
+    assert not failed, (
+        f"{device.label} in {dtype_matrix_entry.dtype} vs CPU float32: " + "; ".join(
+            f"{row['tensor']} relative error {row['relative_error']:.4%} (allowed < {row['max_relative_error']:.4%}), "
+            f"cosine {row['cosine']:.6f} (allowed >= {row['min_cosine']})" for row in failed)
+        + f" ([accuracy.{dtype_matrix_entry.dtype}] in {run_config.thresholds_path}); "
+        + dtype_matrix_entry.drift.localisation())

@@ -1,0 +1,173 @@
+"""Precision modes in the device backends, on stand-in runtimes, and the options that choose them."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import torch
+
+from acceptance.devices.base import Device
+from acceptance.devices.cpu import CpuBackend
+from acceptance.devices.cuda import CudaBackend
+from acceptance.devices.npu import NpuBackend, default_acl_precision_mode
+from acceptance.errors import ConfigError, DeviceUnavailable
+from acceptance.options import resolve
+
+
+class StandInTorchNpu:
+    """torch_npu's precision surface, as its own code implements it: switches stored in an option registry.
+
+    conv.allow_hf32 reads ALLOW_CONV_HF32 (unset = enabled), matmul.allow_hf32
+    reads ALLOW_MATMUL_HF32 (unset = disabled), set_option validates and stores.
+    """
+
+    def __init__(self, chip: str = "Ascend910B2", read_back_acl: bool = True):
+        self.options: dict[str, str] = {}
+        self.chip = chip
+        registry = self.options
+
+        class Switch:
+            def __init__(self, key: str, default: bool):
+                object.__setattr__(self, "_key", key)
+                object.__setattr__(self, "_default", default)
+
+            def __getattr__(self, name):
+                if name != "allow_hf32":
+                    raise AttributeError(name)
+                value = registry.get(self._key)
+                return self._default if not value else value == "enable"
+
+            def __setattr__(self, name, value):
+                registry[self._key] = "enable" if value else "disable"
+
+        def set_option(option: dict) -> None:
+            for key, value in option.items():
+                if key == "ACL_PRECISION_MODE" and value not in ("allow_fp32_to_fp16", "must_keep_origin_dtype"):
+                    raise ValueError(f"value of {key} should be in [...] but got {value}")
+                registry[key] = str(value)
+
+        def get_option(key: str):
+            if key == "ACL_PRECISION_MODE" and not read_back_acl:
+                return None
+            value = registry.get(key)
+            return value.encode() if value is not None else None
+
+        self.npu = types.SimpleNamespace(
+            conv=Switch("ALLOW_CONV_HF32", True), matmul=Switch("ALLOW_MATMUL_HF32", False), set_option=set_option,
+            is_available=lambda: True, device_count=lambda: 2, get_device_name=lambda index=0: chip,
+            synchronize=lambda index=None: None)
+        self.module = types.ModuleType("torch_npu")
+        self.module.__version__ = "2.9.0.post1+standin"
+        self.module._C = types.SimpleNamespace(_npu_getOption=get_option)
+        self.module.npu = self.npu
+
+
+@pytest.fixture
+def stand_in_npu(monkeypatch):
+    """Install a stand-in torch_npu and torch.npu for the duration of one test."""
+    def install(**kwargs) -> StandInTorchNpu:
+        fake = StandInTorchNpu(**kwargs)
+        monkeypatch.setitem(sys.modules, "torch_npu", fake.module)
+        monkeypatch.setattr(torch, "npu", fake.npu, raising=False)
+        return fake
+
+    return install
+
+
+def npu_device(backend: NpuBackend) -> Device:
+    """A Device around the NPU backend (torch.device("npu") needs the real torch_npu, so a meta device stands in)."""
+    return Device(backend=backend, index=1, torch_device=torch.device("meta"), name=backend.device_name(1), count=2)
+
+
+@pytest.fixture
+def keep_torch_precision():
+    """Restore torch's global precision switches after a test that changes them."""
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.allow_tf32)
+    yield
+    torch.set_float32_matmul_precision(saved[0])
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1], saved[2]
+
+
+def test_npu_vendor_default_leaves_switches_and_reports_chip_default(stand_in_npu, keep_torch_precision):
+    fake = stand_in_npu(chip="Ascend910B2")
+    assert NpuBackend().unavailable_reason() is None  # the stand-in passes for an installed, working runtime
+    device = npu_device(NpuBackend())
+    settings = device.apply_precision("vendor-default")
+    assert fake.options == {}  # nothing was set
+    assert settings["conv_allow_hf32"] is True and settings["matmul_allow_hf32"] is False
+    assert settings["acl_precision_mode"] == "must_keep_origin_dtype"
+    assert settings["acl_precision_mode_source"] == "not set: CANN's default for Ascend910B2"
+    assert device.describe()["precision_settings"] == settings
+
+
+def test_npu_strict_sets_and_reads_back(stand_in_npu, keep_torch_precision):
+    fake = stand_in_npu(chip="Ascend910A")
+    backend = NpuBackend()
+    assert backend.precision_settings()["acl_precision_mode"] == "allow_fp32_to_fp16"  # older chip's default
+    backend.apply_precision("strict")
+    assert fake.options == {"ALLOW_CONV_HF32": "disable", "ALLOW_MATMUL_HF32": "disable",
+                            "ACL_PRECISION_MODE": "must_keep_origin_dtype"}
+    settings = backend.precision_settings()
+    assert {key: settings[key] for key in backend.strict_settings()} == backend.strict_settings()
+    assert settings["acl_precision_mode_source"] == "read back from torch_npu's option registry"
+
+
+def test_npu_strict_without_option_read_back_says_so(stand_in_npu, keep_torch_precision):
+    stand_in_npu(read_back_acl=False)
+    backend = NpuBackend()
+    backend.apply_precision("strict")
+    settings = backend.precision_settings()
+    assert settings["acl_precision_mode"] == "must_keep_origin_dtype"
+    assert "no read-back" in settings["acl_precision_mode_source"]
+
+
+def test_refused_switch_is_a_clear_device_error(stand_in_npu, keep_torch_precision):
+    fake = stand_in_npu()
+    del fake.npu.set_option  # a torch_npu without set_option
+    device = npu_device(NpuBackend())
+    with pytest.raises(DeviceUnavailable, match="--precision strict cannot be applied on meta") as error:
+        device.apply_precision("strict")
+    assert "--precision vendor-default" in error.value.fix
+
+
+@pytest.mark.parametrize("chip, mode", [("Ascend910B4", "must_keep_origin_dtype"),
+                                        ("Ascend910_9392", "must_keep_origin_dtype"),
+                                        ("Ascend910PremiumA", "allow_fp32_to_fp16"),
+                                        ("Ascend310P3", "allow_fp32_to_fp16"), ("Something else", None)])
+def test_default_acl_precision_mode_by_chip(chip, mode):
+    assert default_acl_precision_mode(chip) == mode
+
+
+def test_cuda_strict_turns_tf32_off(keep_torch_precision):
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for convolutions
+    torch.set_float32_matmul_precision("high")
+    backend = CudaBackend()
+    backend.apply_precision("vendor-default")
+    assert backend.precision_settings()["cudnn_allow_tf32"] is True
+    backend.apply_precision("strict")
+    settings = backend.precision_settings()
+    assert {key: settings[key] for key in backend.strict_settings()} == {
+        "float32_matmul_precision": "highest", "matmul_allow_tf32": False, "cudnn_allow_tf32": False}
+
+
+def test_cpu_modes(keep_torch_precision):
+    backend = CpuBackend()
+    backend.apply_precision("strict")
+    assert backend.precision_settings() == backend.strict_settings() == {"float32_matmul_precision": "highest"}
+    device = Device(backend=backend, index=None, torch_device=torch.device("cpu"), name="cpu", count=1)
+    assert device.apply_precision("vendor-default") == {"float32_matmul_precision": "highest"}
+
+
+def test_precision_and_dtypes_options():
+    values = resolve({"precision": "strict", "dtypes": "float16, bfloat16,float16"}, {})
+    assert values["precision"] == "strict" and values["dtypes"] == ("float16", "bfloat16")
+    assert resolve({}, {"DINOV3_DTYPES": "all"})["dtypes"] == ("float32", "bfloat16", "float16")
+    defaults = resolve({}, {})
+    assert defaults["precision"] == "vendor-default" and defaults["dtypes"] is None
+    with pytest.raises(ConfigError, match="--precision"):
+        resolve({"precision": "fast"}, {})
+    with pytest.raises(ConfigError, match="--dtypes .*float64"):
+        resolve({"dtypes": "float32,float64"}, {})
