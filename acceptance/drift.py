@@ -16,8 +16,14 @@ from typing import Any
 import torch
 
 from .layers import CapturedRun
-from .metrics import (at_least, cosine_similarity, fraction_rel_err_below_0_1pct, fraction_rel_err_below_0_5pct,
-                      less_than, relative_error)
+from .metrics import (
+    at_least,
+    cosine_similarity,
+    fraction_rel_err_below_0_1pct,
+    fraction_rel_err_below_0_5pct,
+    less_than,
+    relative_error,
+)
 from .options import DTYPES
 from .thresholds import AccuracyLimits, Thresholds, number
 

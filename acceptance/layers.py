@@ -32,12 +32,13 @@ class ProbePoint:
     module: nn.Module
 
 
-def _block_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The list of transformer blocks: the ModuleList with one entry per config.num_hidden_layers."""
+def transformer_blocks(model: nn.Module) -> nn.ModuleList:
+    """The list of transformer blocks: the ModuleList with one entry per config.num_hidden_layers
+    (``model.layer`` in transformers 4.x, ``model.model.layer`` in 5.x)."""
     expected = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    for name, module in model.named_modules():
+    for module in model.modules():
         if isinstance(module, nn.ModuleList) and len(module) > 0 and (expected is None or len(module) == expected):
-            return name, module
+            return module
     raise CheckpointError(
         f"cannot find the transformer blocks in {type(model).__name__} "
         f"(no ModuleList with config.num_hidden_layers={expected} entries)",
@@ -51,9 +52,11 @@ def probe_points(model: nn.Module) -> list[ProbePoint]:
     if missing:
         raise CheckpointError(f"{type(model).__name__} has no module named {' or '.join(missing)}",
                               "layer-wise diagnosis supports dinov3_vit models; check the checkpoint's config.json")
-    prefix, blocks = _block_list(model)
+    blocks = transformer_blocks(model)
     points = [ProbePoint("embeddings", 0, modules["embeddings"])]
-    points += [ProbePoint(f"{prefix}.{index}", index + 1, block) for index, block in enumerate(blocks)]
+    # Named as in the checkpoint file (layer.N): transformers 5 nests the blocks under
+    # model.layer in memory, and reports must compare across versions.
+    points += [ProbePoint(f"layer.{index}", index + 1, block) for index, block in enumerate(blocks)]
     points.append(ProbePoint("norm", len(blocks) + 1, modules["norm"]))
     return points
 

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from acceptance.fingerprint import round_mantissa
+from acceptance.layers import transformer_blocks
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +51,7 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
     if fixturedef.argname == "device_model":
         index = request.config.getoption("--perturb-layer")
         if index is not None:
-            value.layer[index].register_forward_hook(_perturb(request.config.getoption("--perturb-scale")))
+            transformer_blocks(value)[index].register_forward_hook(_perturb(request.config.getoption("--perturb-scale")))
         if request.config.getoption("--hf32-conv"):
             _round_conv(value.embeddings.patch_embeddings)
     return value

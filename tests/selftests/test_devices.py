@@ -87,7 +87,8 @@ def test_npu_index_out_of_range_names_the_visible_devices_variable(standin_npu, 
 
 def test_npu_reads_precision_defaults_and_memory(standin_npu):
     device = select_device("npu")
-    assert device.backend.precision_settings() == {"conv_allow_hf32": True, "matmul_allow_hf32": False}
+    settings = device.backend.precision_settings()
+    assert settings["conv_allow_hf32"] is True and settings["matmul_allow_hf32"] is False
     assert device.backend.max_memory_allocated(0) == 4096
     device.backend.reset_peak_memory(0)
     assert ("reset_peak_memory_stats", 0) in standin_npu.CALLS

@@ -9,13 +9,20 @@ import torch
 import torch.nn.functional as F
 
 from acceptance.drift import compare_layers
-from acceptance.fingerprint import (ERROR_FLOOR, ReducedPrecisionInputs, cast_copies, classify, emulate_profiles,
-                                    error_profile, profile_distance, round_mantissa)
+from acceptance.fingerprint import (
+    ERROR_FLOOR,
+    ReducedPrecisionInputs,
+    cast_copies,
+    classify,
+    emulate_profiles,
+    error_profile,
+    profile_distance,
+    round_mantissa,
+)
 from acceptance.images import default_image
-from acceptance.layers import probe_points, run_with_capture
+from acceptance.layers import probe_points, run_with_capture, transformer_blocks
 from acceptance.loading import TORCH_DTYPES, inspect_checkpoint, load_model
-from acceptance.metrics import (elementwise_relative_error, fraction_rel_err_below_0_1pct,
-                                fraction_rel_err_below_0_5pct)
+from acceptance.metrics import elementwise_relative_error, fraction_rel_err_below_0_1pct, fraction_rel_err_below_0_5pct
 from acceptance.preprocessing import load_preprocessor
 from acceptance.report.plots_diagnosis import layer_drift_png
 from acceptance.thresholds import AccuracyLimits
@@ -157,7 +164,7 @@ def test_hooks_do_not_change_outputs(tiny_deep_checkpoint, dtype):
 def test_perturbed_layer_7_is_where_drift_begins(tiny_deep_checkpoint):
     _, model, pixel_values = load(tiny_deep_checkpoint)
     reference = run_with_capture(model, pixel_values)
-    handle = model.layer[7].register_forward_hook(
+    handle = transformer_blocks(model)[7].register_forward_hook(
         lambda module, args, output: output + 0.05 * output.std() * torch.randn(
             output.shape, generator=torch.Generator().manual_seed(0)))
     try:
