@@ -6,6 +6,7 @@ parts of the suite fill in, so their rendering is tested without running them.
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,29 @@ from acceptance.thresholds import load_thresholds
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = SignoffRules(required_markers=("shapes", "accuracy"))
+
+#: a string that would run script if a report forgot to escape it
+HOSTILE = '<script>alert("x")</script>"><img src=x onerror=alert(1)>'
+ALLOWED_TAGS = {"style", "div", "ul", "li", "b", "p", "h3", "table", "thead", "tbody", "tr", "th", "td", "code",
+                "img", "br"}
+
+
+class TagCollector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attributes, self.images = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attributes += [name for name, _ in attrs]
+        if tag == "img":
+            self.images.append(dict(attrs))
+
+
+def parse(markup):
+    collector = TagCollector()
+    collector.feed(markup)
+    return collector
 
 
 def latency_stats(device: str, name: str, centre_ms: float, spread_ms: float, runs: int = 19,

@@ -2,7 +2,6 @@
 
 import base64
 import configparser
-from html.parser import HTMLParser
 
 import pytest
 
@@ -10,30 +9,7 @@ from acceptance.report.html import fmt, metrics_extra, summary_html
 from acceptance.report.redaction import REDACTED, redact, relevant_variables
 from acceptance.report.verdict import FAIL, NOT_VALID, PASS
 
-from .reporting_samples import ROOT, sample_report
-
-HOSTILE = '<script>alert("x")</script>"><img src=x onerror=alert(1)>'
-ALLOWED_TAGS = {"style", "div", "ul", "li", "b", "p", "h3", "table", "thead", "tbody", "tr", "th", "td", "code",
-                "img", "br"}
-
-
-class TagCollector(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tags, self.attributes, self.images = [], [], []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        self.attributes += [name for name, _ in attrs]
-        if tag == "img":
-            self.images.append(dict(attrs))
-
-
-def parse(markup):
-    collector = TagCollector()
-    collector.feed(markup)
-    return collector
-
+from .reporting_samples import ALLOWED_TAGS, HOSTILE, ROOT, parse, sample_report
 
 def hostile_report():
     report = sample_report(failing=True, diagnosis=True, device_name=HOSTILE, hostname=HOSTILE)
