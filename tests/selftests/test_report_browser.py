@@ -48,6 +48,8 @@ window.addEventListener('load', () => {
   probe.plots = [...document.querySelectorAll('img.dinov3-plot')].map(
       (img) => ({alt: img.alt, complete: img.complete, width: img.naturalWidth, shown: seen(img).visible}));
   probe.testRows = document.querySelectorAll('#results-table tbody.results-table-row').length;
+  probe.rowFigures = [...document.querySelectorAll('#results-table .extraHTML .dinov3-metrics')].map(
+      (extra) => extra.textContent);
   const out = document.createElement('pre');
   out.id = 'dinov3-probe';
   out.textContent = JSON.stringify(probe);
@@ -98,6 +100,9 @@ def test_report_renders_in_chromium(run_suite, tiny_checkpoint, tmp_path):
     assert probe["dinov3-latency"]["rows"] >= 10 and "3.00x" in probe["dinov3-latency"]["text"]
     assert "Device under test" in probe["environment"]["text"] and "Versions" in probe["environment"]["text"]
     assert probe["testRows"] == 17
+    # each test's recorded figures sit in its row (accuracy x2, consistency x2, smoke test, shapes x4)
+    assert len(probe["rowFigures"]) == 9, probe["rowFigures"]
+    assert sum("relative_error" in figures and "min_cosine" in figures for figures in probe["rowFigures"]) == 2
     assert [(plot["alt"], plot["complete"], plot["shown"]) for plot in probe["plots"]] == [
         ("latency distribution", True, True), ("CPU vs device", True, True)]
     assert all(plot["width"] > 300 for plot in probe["plots"])
