@@ -67,6 +67,8 @@ def jsonable(value: Any) -> Any:
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(item) for item in value]
+    if callable(getattr(value, "tolist", None)):  # numpy arrays and scalars, torch tensors
+        return jsonable(value.tolist())
     return str(value)  # Path, dtype, enum: their text is what a reader needs
 
 

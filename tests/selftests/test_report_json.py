@@ -6,6 +6,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,6 +103,11 @@ def test_jsonable_spells_non_finite_numbers():
                                                                            "2": None}
     with pytest.raises(ValueError):
         dumps({"raw": math.nan})
+
+
+def test_jsonable_takes_numpy_and_torch_values():
+    assert jsonable({"a": np.array([1.5, np.nan]), "b": np.float32(2.0), "c": np.bool_(True), "d": np.int64(3),
+                     "e": torch.tensor([[1, 2]])}) == {"a": [1.5, "NaN"], "b": 2.0, "c": True, "d": 3, "e": [[1, 2]]}
 
 
 @pytest.mark.parametrize("mutate, where", [
