@@ -12,6 +12,7 @@ pytest_plugins = [
     "fixtures.inputs",
     "fixtures.outputs",
     "fixtures.diagnosis",
+    "fixtures.reporting",
 ]
 
 

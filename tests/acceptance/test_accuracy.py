@@ -10,10 +10,16 @@ pytestmark = pytest.mark.accuracy
 
 
 @pytest.mark.parametrize("name", OUTPUT_NAMES)
-def test_accuracy_vs_cpu_reference(name, reference_outputs, device_outputs, run_config, device, results, request):
+def test_accuracy_vs_cpu_reference(name, reference_outputs, device_outputs, run_config, device, results,
+                                   record_property, request):
     comparison = compare(name, reference_outputs[name], device_outputs[name])
     results.comparisons[name] = comparison
     limits = run_config.thresholds.accuracy_for(run_config.dtype)
+    for figure, value in (("relative_error", comparison.relative_error),
+                          ("max_relative_error", limits.max_relative_error),
+                          ("cosine", comparison.cosine), ("min_cosine", limits.min_cosine),
+                          ("max_abs_diff", comparison.max_abs_diff), ("mean_abs_diff", comparison.mean_abs_diff)):
+        record_property(figure, value)  # shown in the HTML row and the JUnit XML
     what = f"{name} on {device.label} ({run_config.dtype}) vs CPU float32"
     source = f"[accuracy.{run_config.dtype}] in {run_config.thresholds_path}"
     # drift_hint runs only when an assertion fails: it names the first layer over its limits

@@ -8,7 +8,7 @@ from acceptance.metrics import at_most
 pytestmark = pytest.mark.environment
 
 
-def test_device_arithmetic_matches_cpu(device, run_config):
+def test_device_arithmetic_matches_cpu(device, run_config, record_property):
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(3, 4, generator=generator)
     on_device = a.to(device.torch_device)
@@ -16,6 +16,8 @@ def test_device_arithmetic_matches_cpu(device, run_config):
     device.synchronize()
     diff = (doubled - (a + a)).abs().max().item()
     limit = run_config.thresholds.max_smoke_abs_diff
+    record_property("max_abs_diff", diff)
+    record_property("allowed_max_abs_diff", limit)
     assert at_most(diff, limit), (
         f"a + a on {device.label} differs from the CPU by max |diff| {diff:.3e}; allowed {limit:.1e} "
         f"(environment.max_smoke_abs_diff in {run_config.thresholds_path})")

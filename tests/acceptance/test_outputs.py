@@ -21,10 +21,12 @@ def expected_shape(name, checkpoint, pixel_values):
 
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("name", OUTPUT_NAMES)
-def test_output_shape(name, side, request, checkpoint, pixel_values):
+def test_output_shape(name, side, request, checkpoint, pixel_values, record_property):
     outputs = request.getfixturevalue(f"{side}_outputs")
     expected = expected_shape(name, checkpoint, pixel_values)
     actual = list(outputs[name].shape)
+    record_property("shape", str(actual))
+    record_property("expected_shape", str(expected))
     assert actual == expected, (
         f"{side} {name} has shape {actual}; expected {expected} = [batch, 1 CLS + "
         f"{checkpoint.config.get('num_register_tokens', 0)} registers + patches, hidden] from config.json"

@@ -11,6 +11,17 @@ from acceptance.builtin import write_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
+#: outcomes of one whole acceptance run on a tiny checkpoint on the CPU (update when tests are added)
+SUITE_PASSED = 21
+SUITE_SKIPPED = 0
+SUITE_TOTAL = SUITE_PASSED + SUITE_SKIPPED
+
+
+def expect_suite(result: pytest.RunResult, passed: int = 0, failed: int = 0, **others: int) -> None:
+    """Assert a whole acceptance run's outcomes: the suite as usual, changed by ``passed``/``failed``."""
+    result.assert_outcomes(passed=SUITE_PASSED + passed, failed=failed, skipped=SUITE_SKIPPED, **others)
+
+
 #: hidden 64, 2 layers: a forward pass takes milliseconds
 TINY_CONFIG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
 

@@ -59,7 +59,9 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    from fixtures.session import RESULTS  # imported late: the acceptance conftest registers it as a plugin first
+    from fixtures.session import (
+        RESULTS,  # imported late: the acceptance conftest registers it as a plugin first
+    )
 
     path = session.config.getoption("--dump-results")
     if path and RESULTS in session.config.stash:

@@ -22,7 +22,11 @@ from acceptance.fingerprint import (
 from acceptance.images import default_image
 from acceptance.layers import probe_points, run_with_capture, transformer_blocks
 from acceptance.loading import TORCH_DTYPES, inspect_checkpoint, load_model
-from acceptance.metrics import elementwise_relative_error, fraction_rel_err_below_0_1pct, fraction_rel_err_below_0_5pct
+from acceptance.metrics import (
+    elementwise_relative_error,
+    fraction_rel_err_below_0_1pct,
+    fraction_rel_err_below_0_5pct,
+)
 from acceptance.preprocessing import load_preprocessor
 from acceptance.report.plots_diagnosis import layer_drift_png
 from acceptance.thresholds import AccuracyLimits

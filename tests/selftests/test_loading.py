@@ -7,7 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from acceptance.builtin import MARKER_FILE, VITB16_CONFIG, builtin_checkpoint, write_checkpoint
+from acceptance.builtin import (
+    MARKER_FILE,
+    VITB16_CONFIG,
+    builtin_checkpoint,
+    write_checkpoint,
+)
 from acceptance.errors import CheckpointError
 from acceptance.images import default_image, synthetic_image
 from acceptance.loading import inspect_checkpoint, load_model

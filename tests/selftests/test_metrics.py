@@ -5,7 +5,15 @@ import math
 import pytest
 import torch
 
-from acceptance.metrics import at_least, at_most, compare, cosine_similarity, first_nonfinite, less_than, relative_error
+from acceptance.metrics import (
+    at_least,
+    at_most,
+    compare,
+    cosine_similarity,
+    first_nonfinite,
+    less_than,
+    relative_error,
+)
 
 
 def t(*values):

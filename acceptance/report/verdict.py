@@ -1,0 +1,120 @@
+"""The run's overall verdict: PASS, FAIL or NOT VALID FOR SIGN-OFF, with every reason listed.
+
+FAIL wins over NOT VALID FOR SIGN-OFF: a check that failed is the most useful
+thing to show, even on a run that could not have signed anything off. A run is
+only PASS when every check that ran passed, the checks the sign-off needs
+(``[signoff] required_markers`` in the thresholds file) ran and passed, the
+session finished, the weights are real and the target is an accelerator.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # keeps the fleet merge free of torch: only annotations need these
+    from ..results import CheckRecord
+    from ..thresholds import Thresholds
+
+PASS = "PASS"
+FAIL = "FAIL"
+NOT_VALID = "NOT VALID FOR SIGN-OFF"
+STATUSES = (PASS, FAIL, NOT_VALID)
+
+#: pytest exit statuses (ExitCode names) after which every check that was asked for has run
+COMPLETE_EXIT_STATUSES = ("OK", "TESTS_FAILED")
+
+
+@dataclass(frozen=True)
+class SignoffRules:
+    """What a run needs before it can sign off (the ``[signoff]`` table of the thresholds file)."""
+
+    required_markers: tuple[str, ...]
+
+
+def signoff_rules(thresholds: Thresholds) -> SignoffRules:
+    """Parse ``[signoff]``; a missing table means no marker is required. Bad values raise ConfigError."""
+    table = thresholds.section("signoff")
+    markers = table.get("required_markers", [])
+    if not isinstance(markers, list) or not all(isinstance(name, str) and name for name in markers):
+        raise ConfigError(f"thresholds file {thresholds.path}: signoff.required_markers must be a list of "
+                          f"marker names, got {markers!r}",
+                          f'set e.g. required_markers = ["shapes", "accuracy"] under [signoff] in {thresholds.path}')
+    return SignoffRules(required_markers=tuple(markers))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    #: why the run is not PASS, worst first (empty for PASS)
+    reasons: tuple[str, ...]
+    #: outcome -> number of checks
+    counts: Mapping[str, int]
+
+    @property
+    def valid_for_signoff(self) -> bool:
+        """True only for PASS: FAIL and NOT VALID both leave the hardware unsigned."""
+        return self.status == PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "valid_for_signoff": self.valid_for_signoff,
+                "reasons": list(self.reasons), "counts": dict(self.counts)}
+
+
+def _describe(checks: Iterable[CheckRecord], limit: int = 5) -> str:
+    checks = list(checks)
+    parts = [f"{check.nodeid}" + (f" ({check.message})" if check.message else "") for check in checks[:limit]]
+    if len(checks) > limit:
+        parts.append(f"... and {len(checks) - limit} more")
+    return "; ".join(parts)
+
+
+def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device_kind: str | None,
+           exit_status: str, rules: SignoffRules) -> Verdict:
+    """The overall verdict from the recorded checks and the facts that decide whether they can sign off.
+
+    ``device_kind`` is None when the session ended before a device was resolved;
+    ``exit_status`` is the name of pytest's ExitCode (OK, TESTS_FAILED, INTERRUPTED, ...).
+    """
+    records = list(checks.values())
+    counts = Counter(check.outcome for check in records)
+    failures: list[str] = []
+    invalid: list[str] = []
+
+    failed = [check for check in records if check.outcome == "failed"]
+    errors = [check for check in records if check.outcome == "error"]
+    if failed:
+        failures.append(f"{len(failed)} check(s) failed: {_describe(failed)}")
+    if errors:
+        failures.append(f"{len(errors)} check(s) raised an error outside the test body: {_describe(errors)}")
+
+    if exit_status not in COMPLETE_EXIT_STATUSES:
+        if exit_status == "INTERRUPTED":
+            invalid.append("the session was interrupted: checks after that point did not run")
+        elif exit_status == "RUNNING":
+            invalid.append("the session had not finished when this report was written (still running, or killed)")
+        elif exit_status == "NO_TESTS_COLLECTED":
+            invalid.append("no tests were collected")
+        else:
+            invalid.append(f"the session ended early (pytest exit status {exit_status}; see the terminal output)")
+    if device_kind is None:
+        invalid.append("no device under test was resolved: nothing ran")
+    elif device_kind == "cpu":
+        invalid.append("the device under test is the CPU: no accelerator was tested")
+    if architecture_only:
+        invalid.append("the weights are the built-in seeded random ones (architecture-only), "
+                       "not the published checkpoint: pass --model-path")
+    if not records:
+        invalid.append("no checks ran")
+    for marker in rules.required_markers:
+        outcomes = {check.outcome for check in records if marker in check.markers}
+        if outcomes & {"failed", "error"} or "passed" in outcomes:
+            continue  # a failure is already a reason; a pass is what is needed
+        how = "was skipped" if outcomes else "did not run (deselected?)"
+        invalid.append(f"no '{marker}' check passed: the sign-off needs one, and it {how}")
+
+    status = FAIL if failures else NOT_VALID if invalid else PASS
+    return Verdict(status=status, reasons=tuple(failures + invalid), counts=dict(sorted(counts.items())))
