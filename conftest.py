@@ -11,6 +11,7 @@ pytest_plugins = [
     "fixtures.models",
     "fixtures.inputs",
     "fixtures.outputs",
+    "fixtures.benchmarking",
 ]
 
 

@@ -15,6 +15,7 @@ from .errors import ConfigError
 
 DEVICE_KINDS = ("npu", "cuda", "xpu", "mps", "cpu")
 DTYPES = ("float32", "bfloat16", "float16")
+STALE_ACTIONS = ("off", "warn", "fail")
 ENV_PREFIX = "DINOV3_"
 
 
@@ -108,6 +109,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("num-runs", "20", "timed runs per latency measurement", _positive_int, "N"),
     Option("warmup", "3", "untimed warm-up runs before the timed ones (after the cold call)",
            _non_negative_int, "N"),
+    Option("stale-thresholds", "warn", "a latency limit passed by more than its stale_fraction (thresholds "
+           "file) is stale: off, warn or fail", _choice(STALE_ACTIONS), "ACTION"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
