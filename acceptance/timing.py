@@ -268,21 +268,32 @@ def _clock_name(clock: Callable[[], float]) -> str:
     return f"{getattr(clock, '__module__', None) or ''}.{getattr(clock, '__name__', repr(clock))}".lstrip(".")
 
 
+def run_timed(step: Callable[[], Any], *, num_runs: int, warmup: int,
+              clock: Callable[[], float] = CLOCK) -> tuple[float, list[float]]:
+    """The cold first call (timed), ``warmup`` untimed calls, then ``num_runs`` timed calls.
+
+    Returns (cold_ms, samples_ms). The pytest suite does the same through
+    pytest-benchmark's pedantic mode.
+    """
+    if num_runs < 1 or warmup < 0:
+        raise ValueError(f"need num_runs >= 1 and warmup >= 0, got {num_runs} and {warmup}")
+    cold_ms = time_call(step, clock)
+    for _ in range(warmup):
+        step()
+    return cold_ms, [time_call(step, clock) for _ in range(num_runs)]
+
+
 def measure(model: Callable[..., Any], inputs: torch.Tensor, device: SynchronizedDevice, *, num_runs: int,
             warmup: int, batch_size: int | None = None, clock: Callable[[], float] = CLOCK) -> LatencyStats:
-    """Time a model without pytest: the cold call, ``warmup`` untimed calls, ``num_runs`` timed calls.
+    """Time ``model(pixel_values=inputs)`` without pytest and summarize it.
 
     ``inputs`` must already be on the device. Used by the command lines and
     the harness check; the pytest suite runs the same TimedStep through
     pytest-benchmark.
     """
-    if num_runs < 1 or warmup < 0:
-        raise ValueError(f"need num_runs >= 1 and warmup >= 0, got {num_runs} and {warmup}")
     step = TimedStep(model, inputs, device, expected_calls=1 + warmup + num_runs)
-    cold_ms = time_call(step, clock)
-    for _ in range(warmup):
-        step()
-    samples = [time_call(step, clock) for _ in range(num_runs)]
+    cold_ms, samples = run_timed(step, num_runs=num_runs, warmup=warmup, clock=clock)
     events = step.event_times_ms()
     return summarize(samples, batch_size or int(inputs.shape[0]), cold_ms=cold_ms,
-                     event_samples_ms=events[-num_runs:] if events else (), timing_method=step.timing_method(_clock_name(clock)))
+                     event_samples_ms=events[-num_runs:] if events else (),
+                     timing_method=step.timing_method(_clock_name(clock)))
