@@ -249,6 +249,13 @@ class TimedStep:
         self._synchronize()
         return self._events.elapsed_ms()
 
+    def timed_event_times_ms(self, warmup: int, num_runs: int) -> list[float]:
+        """Event times of the timed calls of a cold call + ``warmup`` + ``num_runs`` sequence.
+
+        Calls made after them (a profiler's extra runs, say) are left out.
+        """
+        return self.event_times_ms()[1 + warmup:1 + warmup + num_runs]
+
 
 def _same_device(a: torch.device, b: torch.device) -> bool:
     # torch.device("mps") != torch.device("mps:0"), but they are the same device
@@ -293,7 +300,6 @@ def measure(model: Callable[..., Any], inputs: torch.Tensor, device: Synchronize
     """
     step = TimedStep(model, inputs, device, expected_calls=1 + warmup + num_runs)
     cold_ms, samples = run_timed(step, num_runs=num_runs, warmup=warmup, clock=clock)
-    events = step.event_times_ms()
     return summarize(samples, batch_size or int(inputs.shape[0]), cold_ms=cold_ms,
-                     event_samples_ms=events[-num_runs:] if events else (),
+                     event_samples_ms=step.timed_event_times_ms(warmup, num_runs),
                      timing_method=step.timing_method(_clock_name(clock)))
