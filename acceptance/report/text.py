@@ -85,8 +85,8 @@ def latency_lines(section: dict[str, Any] | None) -> list[str]:
     if limits:
         shown = ", ".join(f"{key} {value}" for key, value in limits.items()
                           if key not in ("device", "dtype", "batch_size", "stale_fraction"))
-        lines.append(f"  limits: [[latency]] device {limits['device']!r} {limits['dtype']} batch {limits['batch_size']}: "
-                     f"{shown}")
+        lines.append(f"  limits: [[latency]] device {limits['device']!r} {limits['dtype']} "
+                     f"batch {limits['batch_size']}: {shown}")
     elif device:
         lines.append(f"  limits: no [[latency]] entry matches {device['name']!r} {device['dtype']} "
                      f"batch {device['batch_size']}: reported, not judged")

@@ -90,7 +90,8 @@ def test_stale_limit_warns_or_fails_by_option(run_suite, tiny_checkpoint, thresh
     failed = run_performance(run_suite, tiny_checkpoint, "--thresholds", str(path), "--num-runs", "3",
                              "--stale-thresholds", "fail")
     failed.assert_outcomes(passed=2, failed=1, skipped=3)
-    failed.stdout.fnmatch_lines(["*stale latency limit: p50_ms on cpu*", "FAILED *test_latency_threshold[[]max_p50_ms[]]*"])
+    failed.stdout.fnmatch_lines(["*stale latency limit: p50_ms on cpu*",
+                                 "FAILED *test_latency_threshold[[]max_p50_ms[]]*"])
     off = run_performance(run_suite, tiny_checkpoint, "--thresholds", str(path), "--num-runs", "3",
                           "--stale-thresholds", "off")
     off.assert_outcomes(passed=3, skipped=3)
