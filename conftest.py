@@ -13,6 +13,7 @@ pytest_plugins = [
     "fixtures.outputs",
     "fixtures.diagnosis",
     "fixtures.reporting",
+    "fixtures.benchmarking",
 ]
 
 

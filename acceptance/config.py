@@ -24,6 +24,8 @@ class RunConfig:
     num_runs: int
     warmup: int
     thresholds: Thresholds
+    #: what a latency limit passed by far more than its stale_fraction does: off, warn, fail
+    stale_thresholds: str = "warn"
 
     @property
     def matrix_dtypes(self) -> tuple[str, ...]:

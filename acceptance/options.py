@@ -16,6 +16,7 @@ from .errors import ConfigError
 DEVICE_KINDS = ("npu", "cuda", "xpu", "mps", "cpu")
 DTYPES = ("float32", "bfloat16", "float16")
 PRECISION_MODES = ("vendor-default", "strict")
+STALE_ACTIONS = ("off", "warn", "fail")
 ENV_PREFIX = "DINOV3_"
 
 
@@ -125,6 +126,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("num-runs", "20", "timed runs per latency measurement", _positive_int, "N"),
     Option("warmup", "3", "untimed warm-up runs before the timed ones (after the cold call)",
            _non_negative_int, "N"),
+    Option("stale-thresholds", "warn", "a latency limit passed by more than its stale_fraction (thresholds "
+           "file) is stale: off, warn or fail", _choice(STALE_ACTIONS), "ACTION"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

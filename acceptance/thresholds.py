@@ -6,6 +6,8 @@ tighten or loosen a rule in review without touching code.
 
 from __future__ import annotations
 
+import fnmatch
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,79 @@ class AccuracyLimits:
     min_cosine: float
 
 
+#: latency limit name -> (the LatencyStats field or "speedup" it bounds, "max" or "min")
+LATENCY_LIMITS: dict[str, tuple[str, str]] = {
+    "max_p50_ms": ("p50_ms", "max"),
+    "max_p99_ms": ("p99_ms", "max"),
+    "min_throughput_img_per_s": ("throughput_img_per_s", "min"),
+    "min_speedup": ("speedup", "min"),
+}
+LATENCY_KEYS = ("device", "dtype", "batch_size", "stale_fraction", *LATENCY_LIMITS)
+
+
+class StaleThresholdWarning(UserWarning):
+    """A latency limit passed by far more than its stale_fraction: the limit should be tightened."""
+
+
+@dataclass(frozen=True)
+class LimitVerdict:
+    """One latency limit applied to one measured value."""
+
+    limit: str
+    statistic: str
+    measured: float | None
+    allowed: float
+    #: False for NaN/Inf; None when ``measured`` is None (not supported by the samples)
+    passed: bool | None
+    #: how many times better than the limit (allowed/measured for max limits, measured/allowed for min)
+    ratio: float | None
+    #: passed with a ratio above 1 + stale_fraction: the limit no longer says anything
+    stale: bool
+
+    @property
+    def comparison(self) -> str:
+        return "<=" if LATENCY_LIMITS[self.limit][1] == "max" else ">="
+
+
+@dataclass(frozen=True)
+class LatencyLimits:
+    """Latency limits for devices whose name matches ``device`` (a glob), at one dtype and batch size."""
+
+    device: str
+    dtype: str
+    batch_size: int
+    limits: dict[str, float]
+    stale_fraction: float | None = None
+
+    def matches(self, device_name: str, dtype: str, batch_size: int) -> bool:
+        """Glob match on the device name (case-insensitive), exact dtype and batch size."""
+        return (fnmatch.fnmatchcase(device_name.lower(), self.device.lower())
+                and dtype == self.dtype and batch_size == self.batch_size)
+
+    @property
+    def label(self) -> str:
+        return f"[[latency]] device={self.device!r} dtype={self.dtype} batch_size={self.batch_size}"
+
+    def check(self, limit: str, measured: float | None) -> LimitVerdict:
+        """Apply one limit; NaN/Inf never passes, None is reported as not checked."""
+        statistic, kind = LATENCY_LIMITS[limit]
+        allowed = self.limits[limit]
+        if measured is None:
+            return LimitVerdict(limit, statistic, None, allowed, None, None, False)
+        finite = math.isfinite(measured)
+        passed = finite and (measured <= allowed if kind == "max" else measured >= allowed)
+        ratio = None
+        if finite and measured > 0 and allowed > 0:
+            ratio = allowed / measured if kind == "max" else measured / allowed
+        stale = bool(passed and ratio is not None and self.stale_fraction is not None
+                     and ratio > 1 + self.stale_fraction)
+        return LimitVerdict(limit, statistic, measured, allowed, passed, ratio, stale)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size,
+                "stale_fraction": self.stale_fraction, **self.limits}
+
+
 @dataclass(frozen=True)
 class Thresholds:
     path: Path
@@ -35,9 +110,14 @@ class Thresholds:
     max_pooler_cls_abs_diff: float
     max_smoke_abs_diff: float
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    latency: tuple[LatencyLimits, ...] = ()
 
     def accuracy_for(self, dtype: str) -> AccuracyLimits:
         return self.accuracy[dtype]
+
+    def latency_for(self, device_name: str, dtype: str, batch_size: int) -> LatencyLimits | None:
+        """The first [[latency]] entry matching the device name, dtype and batch size, or None."""
+        return next((entry for entry in self.latency if entry.matches(device_name, dtype, batch_size)), None)
 
     def section(self, name: str) -> dict[str, Any]:
         """A table other parts of the suite own (latency, sweeps, ...), empty if absent."""
@@ -58,6 +138,51 @@ def number(table: dict[str, Any], key: str, where: str, path: Path) -> float:
         raise ConfigError(f"thresholds file {path}: {where}.{key} must be a number, got {value!r}",
                           f"set {where}.{key} to a number in {path}")
     return float(value)
+
+
+def latency_limits(raw: dict[str, Any], path: Path) -> tuple[LatencyLimits, ...]:
+    """The [[latency]] entries, checked: known keys only, a device glob, a dtype, at least one limit."""
+    entries = raw.get("latency", [])
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ConfigError(f"thresholds file {path}: latency must be an array of tables ([[latency]] entries)",
+                          f"write each latency limit set as a [[latency]] table in {path}")
+    parsed = []
+    for position, entry in enumerate(entries, start=1):
+        where = f"latency entry {position}"
+        unknown = sorted(set(entry) - set(LATENCY_KEYS))
+        if unknown:
+            raise ConfigError(f"thresholds file {path}: {where} has unknown key(s) {', '.join(unknown)}",
+                              f"use only {', '.join(LATENCY_KEYS)} in [[latency]] entries of {path}")
+        device = entry.get("device")
+        if not isinstance(device, str) or not device.strip():
+            raise ConfigError(f"thresholds file {path}: {where}.device must be a device-name glob, got {device!r}",
+                              f"set device = \"Ascend910*\" (matched against the device name) in {path}")
+        dtype = entry.get("dtype")
+        if dtype not in DTYPES:
+            raise ConfigError(f"thresholds file {path}: {where}.dtype must be one of {', '.join(DTYPES)}, "
+                              f"got {dtype!r}", f"set {where}.dtype in {path}")
+        batch_size = entry.get("batch_size", 1)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"thresholds file {path}: {where}.batch_size must be a positive integer, "
+                              f"got {batch_size!r}", f"set {where}.batch_size in {path} (default 1)")
+        limits = {}
+        for key in LATENCY_LIMITS:
+            if key in entry:
+                value = number(entry, key, where, path)
+                if value < 0:
+                    raise ConfigError(f"thresholds file {path}: {where}.{key} must not be negative, got {value}",
+                                      f"set {where}.{key} to a non-negative number in {path}")
+                limits[key] = value
+        if not limits:
+            raise ConfigError(f"thresholds file {path}: {where} ({device!r}, {dtype}) sets no limit",
+                              f"add at least one of {', '.join(LATENCY_LIMITS)} to it in {path}")
+        stale = number(entry, "stale_fraction", where, path) if "stale_fraction" in entry else None
+        if stale is not None and stale < 0:
+            raise ConfigError(f"thresholds file {path}: {where}.stale_fraction must not be negative, got {stale}",
+                              f"set {where}.stale_fraction to e.g. 0.5 in {path}, or remove it")
+        parsed.append(LatencyLimits(device=device, dtype=dtype, batch_size=batch_size, limits=limits,
+                                    stale_fraction=stale))
+    return tuple(parsed)
 
 
 def load_thresholds(path: Path) -> Thresholds:
@@ -96,4 +221,5 @@ def load_thresholds(path: Path) -> Thresholds:
         max_pooler_cls_abs_diff=number(consistency, "max_pooler_cls_abs_diff", "consistency", path),
         max_smoke_abs_diff=number(smoke, "max_smoke_abs_diff", "environment", path),
         raw=raw,
+        latency=latency_limits(raw, path),
     )

@@ -8,6 +8,7 @@ from typing import Any
 from ..builtin import ARCHITECTURE_ONLY_LABEL
 from ..results import RunResults
 from ..thresholds import Thresholds
+from ..timing import PERCENTILES, min_samples_for
 
 
 def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> list[str]:
@@ -29,6 +30,7 @@ def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> li
                      f"{comparison.mean_abs_diff:.3e}, rel_err {comparison.relative_error:.4%} "
                      f"(< {limits.max_relative_error:.2%}), cosine {comparison.cosine:.6f} "
                      f"(>= {limits.min_cosine})")
+    lines += latency_lines(results.sections.get("latency"))
     lines += diagnosis_lines(results.sections.get("diagnosis", {}))
     return lines
 
@@ -91,4 +93,63 @@ def dtype_matrix_lines(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(f"{row['dtype']:<9} {row['tensor']:<18} {row['relative_error']:>9.4%} "
                      f"{'<' + format(row['max_relative_error'], '.2%'):>8} {row['cosine']:>9.6f} "
                      f"{'PASS' if row['passed'] else 'FAIL':>7}  {row['first_drifting_layer'] or '-'}")
+    return lines
+
+
+#: rows of the latency table: (LatencyStats field, decimals)
+LATENCY_ROWS = (("cold_ms", 3), ("mean_ms", 3), ("min_ms", 3), ("max_ms", 3), ("p50_ms", 3), ("p90_ms", 3),
+                ("p99_ms", 3), ("std_ms", 3), ("throughput_img_per_s", 2))
+EVENT_ROWS = (("event_mean_ms", 3), ("event_p50_ms", 3))
+
+
+def _cell(stats: dict[str, Any] | None, name: str, decimals: int, notes: dict[str, str]) -> str:
+    if stats is None:
+        return "not measured"
+    value = stats.get(name)
+    if value is None:
+        reason = stats.get("unavailable", {}).get(name)
+        if reason is None:
+            return "-"
+        hint = f" (pass --num-runs {min_samples_for(PERCENTILES[name])})" if name in PERCENTILES else ""
+        marker = notes.setdefault(f"{name}: {reason}{hint}", f"[{len(notes) + 1}]")
+        return f"unavailable {marker}"
+    return f"{value:.{decimals}f}" if math.isfinite(value) else str(value)
+
+
+def latency_lines(section: dict[str, Any] | None) -> list[str]:
+    """The CPU and device latency table, in the seed's layout (metric rows, one column per side)."""
+    if not section or not (section.get("cpu") or section.get("device")):
+        return []
+    cpu, device = section.get("cpu"), section.get("device")
+    first = cpu or device
+    headers = {"cpu": f"CPU ({cpu['name']}, {cpu['dtype']})" if cpu else "CPU",
+               "device": f"device {device['device']} ({device['name']}, {device['dtype']})" if device else "device"}
+    lines = ["", f"latency: batch {first['batch_size']}, {first['num_runs']} timed runs after a timed cold call "
+                 f"and {first['warmup']} untimed warm-up runs; {first.get('timing_method', '')}"]
+    rows = list(LATENCY_ROWS)
+    if any(side and side.get("event_samples") for side in (cpu, device)):
+        rows += EVENT_ROWS
+    notes: dict[str, str] = {}
+    table = [("metric", headers["cpu"], headers["device"])]
+    for name, decimals in rows:
+        table.append((name, _cell(cpu, name, decimals, notes), _cell(device, name, decimals, notes)))
+    value = section.get("speedup")
+    table.append(("speedup (CPU mean / device mean)", "-",
+                  "-" if value is None else (f"{value:.2f}x" if math.isfinite(value) else str(value))))
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        lines.append(f"  {row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}")
+    lines += [f"  {marker} {text}" for text, marker in notes.items()]
+    if device and device.get("device") == "cpu":
+        lines.append("  the device under test is the CPU: both columns ran on the host CPU "
+                     f"({device.get('torch_threads')} torch threads); the speedup compares the CPU with itself")
+    limits = section.get("thresholds")
+    if limits:
+        shown = ", ".join(f"{key} {value}" for key, value in limits.items()
+                          if key not in ("device", "dtype", "batch_size", "stale_fraction"))
+        lines.append(f"  limits: [[latency]] device {limits['device']!r} {limits['dtype']} "
+                     f"batch {limits['batch_size']}: {shown}")
+    elif device:
+        lines.append(f"  limits: no [[latency]] entry matches {device['name']!r} {device['dtype']} "
+                     f"batch {device['batch_size']}: reported, not judged")
     return lines

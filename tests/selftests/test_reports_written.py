@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from acceptance.report.schema import schema_errors
-from tests.selftests.conftest import SUITE_PASSED, SUITE_TOTAL, expect_suite
+from tests.selftests.conftest import SUITE_COUNTS, SUITE_TOTAL, expect_suite
 
 from .conftest import ROOT
 
@@ -51,7 +51,7 @@ def test_plain_run_leaves_three_reports_and_keeps_earlier_runs(run_suite, tiny_c
 
     report = load(reports / "benchmark_report.json")
     assert report["run"]["id"] == first.name and report["run"]["exit_status"] == "OK"
-    assert report["verdict"]["status"] == "NOT VALID FOR SIGN-OFF" and report["verdict"]["counts"] == {"passed": SUITE_PASSED}
+    assert report["verdict"]["status"] == "NOT VALID FOR SIGN-OFF" and report["verdict"]["counts"] == SUITE_COUNTS
     assert report["model"]["architecture_only"] is True
     assert report["environment_variables"]["HF_TOKEN"] == "[redacted]"
     assert report["environment_variables"]["HF_ENDPOINT"] == "https://[redacted]@mirror.example"
@@ -104,14 +104,14 @@ def test_a_raising_test_still_leaves_everything_measured(run_suite, tiny_checkpo
 
     report = load(reports / "benchmark_report.json")
     assert report["run"]["exit_status"] == "TESTS_FAILED"
-    assert report["verdict"]["status"] == "FAIL" and report["verdict"]["counts"] == {"failed": 1, "passed": SUITE_PASSED}
+    assert report["verdict"]["status"] == "FAIL" and report["verdict"]["counts"] == {**SUITE_COUNTS, "failed": 1}
     failed = [check for check in report["checks"] if check["outcome"] == "failed"]
     assert len(failed) == 1 and failed[0]["nodeid"].endswith("test_device_lost")
     assert failed[0]["message"] == "RuntimeError: device lost <b>mid-run</b>"
     assert report["accuracy"]["pass"] is True and len(report["accuracy"]["tensors"]) == 2  # still measured
 
     suite = ET.parse(reports / "junit.xml").getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures")) == ("17", "1")
+    assert (suite.get("tests"), suite.get("failures")) == (str(SUITE_TOTAL + 1), "1")
     page = (reports / "acceptance.html").read_text()
     assert '<div class="dinov3-banner dinov3-fail" id="dinov3-verdict"><div class="dinov3-status">FAIL</div>' in page
     assert "device lost &lt;b&gt;mid-run&lt;/b&gt;" in page and "device lost <b>" not in page
@@ -128,7 +128,7 @@ def test_an_interrupted_session_writes_its_reports(run_suite, tiny_checkpoint, t
     assert report["run"]["exit_status"] == "INTERRUPTED" and report["run"]["finished_at"]
     assert report["verdict"]["status"] == "NOT VALID FOR SIGN-OFF"
     assert any("interrupted" in reason for reason in report["verdict"]["reasons"])
-    assert report["verdict"]["counts"] == {"passed": SUITE_PASSED} and report["accuracy"]["pass"] is True
+    assert report["verdict"]["counts"] == SUITE_COUNTS and report["accuracy"]["pass"] is True
 
 
 def test_a_killed_run_leaves_what_it_measured(run_suite, tiny_checkpoint, tmp_path):
@@ -142,7 +142,7 @@ def test_a_killed_run_leaves_what_it_measured(run_suite, tiny_checkpoint, tmp_pa
     assert report["run"]["exit_status"] == "RUNNING" and report["run"]["finished_at"] is None
     assert report["verdict"]["status"] == "NOT VALID FOR SIGN-OFF"
     assert any("had not finished" in reason for reason in report["verdict"]["reasons"])
-    assert report["verdict"]["counts"] == {"passed": SUITE_PASSED} and len(report["accuracy"]["tensors"]) == 2
+    assert report["verdict"]["counts"] == SUITE_COUNTS and len(report["accuracy"]["tensors"]) == 2
 
 
 def test_a_user_given_html_path_is_left_to_the_user(run_suite, tiny_checkpoint, tmp_path):
