@@ -19,8 +19,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
-
-OUTPUT_NAMES = ("last_hidden_state", "pooler_output")
+from .outputs import OUTPUT_NAMES
 
 
 @dataclass(frozen=True)

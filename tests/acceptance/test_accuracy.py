@@ -3,8 +3,8 @@
 import pytest
 
 from acceptance.metrics import at_least, compare, less_than
+from acceptance.outputs import OUTPUT_NAMES
 from fixtures.diagnosis import drift_hint
-from fixtures.outputs import OUTPUT_NAMES
 
 pytestmark = pytest.mark.accuracy
 

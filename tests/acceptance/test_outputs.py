@@ -5,7 +5,7 @@ import torch
 
 from acceptance.loading import TORCH_DTYPES
 from acceptance.metrics import first_nonfinite
-from fixtures.outputs import OUTPUT_NAMES
+from acceptance.outputs import OUTPUT_NAMES
 
 pytestmark = pytest.mark.shapes
 

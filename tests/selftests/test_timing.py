@@ -6,8 +6,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from acceptance.timing import (LatencyStats, TimedStep, measure, min_samples_for, percentile, speedup, summarize,
-                               time_call)
+from acceptance.timing import (
+    LatencyStats,
+    TimedStep,
+    measure,
+    min_samples_for,
+    percentile,
+    speedup,
+    summarize,
+    time_call,
+)
 
 
 @pytest.mark.parametrize(("p", "needed"), [(50, 2), (90, 10), (99, 100), (99.9, 1000), (95, 20)])
