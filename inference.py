@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_path", "--model-path", help="local checkpoint folder (default: built-in ViT-B/16)")
