@@ -8,11 +8,12 @@ their units; a value that was not measured shows as "n/a" with the reason.
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
-from . import plots
+from . import plots, plots_diagnosis
 from .verdict import FAIL, NOT_VALID, PASS
 
 BANNER_CLASS = {PASS: "dinov3-pass", FAIL: "dinov3-fail", NOT_VALID: "dinov3-not-valid"}
@@ -197,6 +198,8 @@ def diagnosis_table(report: Mapping[str, Any]) -> str:
                  _num(fmt(layer.get("frac_rel_err_below_0.5pct"), "fraction"))] for layer in layers]
         parts.append(_table(["Layer", "Relative Error", "Cosine", "Max Abs Diff", "Elements < 0.1 % rel. err",
                              "Elements < 0.5 % rel. err"], rows, "dinov3-diagnosis"))
+        png = base64.b64encode(plots_diagnosis.layer_drift_png(diagnosis)).decode("ascii")
+        parts.append(f'<img class="dinov3-plot" alt="error against depth" src="data:image/png;base64,{png}"/>')
     fingerprint = diagnosis.get("fingerprint")
     if fingerprint:
         distances = ", ".join(f"{label}: {fmt(value, 'sci')}" for label, value in (fingerprint.get("distances") or {}).items())

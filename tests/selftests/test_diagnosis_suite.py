@@ -54,7 +54,7 @@ def test_noisy_layer_7_is_localised_to_layer_7(run_diagnosed, tiny_deep_checkpoi
     assert rows["layer.7"]["within_limits"] is False and rows["layer.7"]["relative_error"] > 0.01
     # noise is not rounding: no emulated arithmetic explains it
     result.stdout.fnmatch_lines(["E * matches no emulated arithmetic: *"])
-    assert (tmp_path / "reports" / "layer_drift.png").is_file()
+    assert 'alt="error against depth" src="data:image/png;base64,' in (tmp_path / "reports" / "acceptance.html").read_text()
 
 
 @pytest.mark.parametrize("mode", ["vendor-default", "strict"])
@@ -100,7 +100,8 @@ def test_bfloat16_with_the_whole_dtype_matrix(run_diagnosed, tiny_deep_checkpoin
     assert set(section["layers"][0]) >= {"name", "relative_error", "cosine", "max_abs_diff",
                                          "frac_rel_err_below_0.1pct", "frac_rel_err_below_0.5pct"}
     assert section["fingerprint"]["distances"]["bfloat16"] == 0.0
-    assert (tmp_path / "reports" / "layer_drift.png").read_bytes().startswith(b"\x89PNG")
+    page = (tmp_path / "reports" / "acceptance.html").read_text()
+    assert 'alt="error against depth" src="data:image/png;base64,iVBORw0KGgo' in page  # a PNG, embedded
 
 
 def test_bad_precision_mode_ends_session_at_once(run_suite, tiny_checkpoint):
