@@ -17,5 +17,7 @@ pytest_plugins = [
 def pytest_addoption(parser):
     group = parser.getgroup("dinov3", "DINOv3 acceptance suite (each option also reads DINOV3_<NAME>)")
     for option in OPTIONS:
-        group.addoption(option.flag, dest=option.dest, metavar=option.metavar, default=None,
+        # a switch stores the text "true", parsed by the same table entry as its environment variable
+        kind = {"metavar": option.metavar} if option.takes_value else {"action": "store_const", "const": "true"}
+        group.addoption(option.flag, dest=option.dest, default=None, **kind,
                         help=f"{option.help} (env {option.env}; default: {option.default or 'see text'})")

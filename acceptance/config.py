@@ -22,6 +22,8 @@ class RunConfig:
     num_runs: int
     warmup: int
     thresholds: Thresholds
+    #: --allow-pickle: a pytorch_model.bin may be loaded when there is no model.safetensors
+    allow_pickle: bool = False
 
     @property
     def uses_builtin_model(self) -> bool:

@@ -59,6 +59,19 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {text!r}")
+
+
 def _path(text: str) -> Path:
     if not text.strip():
         raise ValueError("expected a path, got an empty string")
@@ -74,6 +87,8 @@ class Option:
     help: str
     parse: Callable[[str], Any]
     metavar: str = "VALUE"
+    #: False for a switch: ``--name`` alone on the command line means "true"
+    takes_value: bool = True
 
     @property
     def flag(self) -> str:
@@ -108,6 +123,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("num-runs", "20", "timed runs per latency measurement", _positive_int, "N"),
     Option("warmup", "3", "untimed warm-up runs before the timed ones (after the cold call)",
            _non_negative_int, "N"),
+    Option("allow-pickle", "false", "load a pytorch_model.bin (pickle) when the checkpoint has no model.safetensors; "
+           "a pickle can run code when loaded, so only for files you trust (recorded in the reports)",
+           _boolean, takes_value=False),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -132,6 +150,7 @@ def resolve(cli: Mapping[str, str | None], env: Mapping[str, str]) -> dict[str, 
         try:
             values[option.field] = option.parse(str(raw))
         except ValueError as error:
-            raise ConfigError(f"bad value for {option.flag} (from {source}): {error}",
-                              f"pass a valid {option.flag} {option.metavar}; see pytest --help") from None
+            fix = (f"pass a valid {option.flag} {option.metavar}; see pytest --help" if option.takes_value
+                   else f"set {option.env} to 1 or 0 (or unset it), or pass {option.flag}")
+            raise ConfigError(f"bad value for {option.flag} (from {source}): {error}", fix) from None
     return values

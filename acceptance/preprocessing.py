@@ -72,7 +72,8 @@ def load_preprocessor(checkpoint_path: Path) -> Preprocessor:
                                   "re-download preprocessor_config.json, or delete it to use the DINOv3 defaults") from None
     else:
         settings = dict(PREPROCESSOR_CONFIG)
-        return Preprocessor(f"DINOv3 defaults ({PREPROCESSOR_FILE} missing from the checkpoint)",
+        return Preprocessor(f"the documented DINOv3 defaults ({PREPROCESSOR_FILE} missing from the checkpoint: "
+                            "rescale 1/255, resize 224x224 bilinear, ImageNet mean/std)",
                             settings, dinov3_pipeline(settings))
 
     from transformers import AutoImageProcessor
