@@ -80,6 +80,8 @@ def open_image(path: Path) -> InputImage:
     of a multi-frame file (GIF, TIFF) the first frame is used. Resizing to the
     model's input size is the preprocessor's job (recorded by the suite too).
     """
+    if path.is_file() and path.stat().st_size == 0:
+        raise ImageError(f"image {path} is empty (0 bytes)", "pass --image to an image file that was copied in full")
     try:
         with Image.open(path) as handle:
             frames = getattr(handle, "n_frames", 1)
@@ -104,7 +106,8 @@ def open_image(path: Path) -> InputImage:
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-        conversions.append(f"16-bit to 8-bit (divided by {peak:g}/255)")
+        depth = "16-bit" if image.mode.startswith("I;16") else "32-bit integer"
+        conversions.append(f"{depth} to 8-bit (divided by {peak:g}/255)")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))

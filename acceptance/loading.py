@@ -146,6 +146,7 @@ def inspect_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
             f"{config_file} has model_type {model_type!r}; this suite validates {', '.join(SUPPORTED_MODEL_TYPES)}",
             "point --model-path at a DINOv3 ViT checkpoint (e.g. facebook/dinov3-vitb16-pretrain-lvd1689m)")
 
+    _check_sizes(config_file, config)
     weight_files, weights_format = _weight_files(path, allow_pickle)
     for weights in weight_files:
         if _is_lfs_pointer(weights):
@@ -158,6 +159,25 @@ def inspect_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
     check_weights_match_config(path, str(model_type), shapes)
     return Checkpoint(path=path, config=config, weight_files=weight_files,
                       architecture_only=(path / MARKER_FILE).is_file(), weights_format=weights_format)
+
+
+#: integer sizes of the architecture in config.json, and the least each may be
+CONFIG_SIZES = {"hidden_size": 1, "intermediate_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1,
+                "patch_size": 1, "num_register_tokens": 0, "num_channels": 1, "image_size": 1}
+
+
+def _check_sizes(config_file: Path, config: dict[str, Any]) -> None:
+    """Sizes must be integers (a hand-edited "768" or 768.0 breaks deep inside torch otherwise)."""
+    for key, least in CONFIG_SIZES.items():
+        value = config.get(key)
+        if key in config and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            kind = "a positive integer" if least else "a non-negative integer"
+            raise CheckpointError(f"{config_file}: {key} must be {kind}, got {value!r}",
+                                  f"re-download config.json from the model repository (or set {key} to {kind})")
+    hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and hidden % heads:
+        raise CheckpointError(f"{config_file}: hidden_size {hidden} is not divisible by num_attention_heads {heads}",
+                              "re-download config.json from the model repository (ViT-B/16: 768 and 12)")
 
 
 def _shards(path: Path, index: Path) -> tuple[Path, ...]:
@@ -228,8 +248,8 @@ def check_weights_match_config(path: Path, model_type: str, shapes: Shapes) -> N
     except _CONFIG_ERRORS as error:
         reason = " ".join(str(error).split())  # one line, however transformers formats it
         raise CheckpointError(f"{path / 'config.json'} cannot build a {model_type} model: {reason}",
-                              "re-download config.json from the model repository (or fix the value named)") from None
-    _check_head_split(path, model_config)
+                              "re-download config.json from the model repository, or compare the values you edited "
+                              "with the published file") from None
     prefixes = tuple(dict.fromkeys(["model.", f"{model.base_model_prefix}."]))
     ignored = [re.compile(pattern) for pattern in (getattr(model, "_keys_to_ignore_on_load_unexpected", None) or [])]
     expected = {_canonical(name, prefixes): tuple(tensor.shape) for name, tensor in model.state_dict().items()}
@@ -252,16 +272,6 @@ def check_weights_match_config(path: Path, model_type: str, shapes: Shapes) -> N
             f"of {len(expected)} tensors the config describes",
             "use the config.json published with these weights (a checkpoint of another size, e.g. ViT-L/16 "
             "weights with a ViT-B/16 config, cannot load), or re-download both")
-
-
-def _check_head_split(path: Path, model_config: Any) -> None:
-    """Attention splits hidden_size evenly over the heads; transformers builds the model
-    anyway and fails only in the first forward pass."""
-    hidden, heads = getattr(model_config, "hidden_size", None), getattr(model_config, "num_attention_heads", None)
-    if isinstance(hidden, int) and isinstance(heads, int) and (heads < 1 or hidden % heads):
-        raise CheckpointError(f"{path / 'config.json'}: hidden_size {hidden} is not divisible by "
-                              f"num_attention_heads {heads}",
-                              "re-download config.json from the model repository (ViT-B/16: 768 and 12)")
 
 
 def load_model(checkpoint: Checkpoint, dtype: str = "float32", device: torch.device | str = "cpu") -> torch.nn.Module:

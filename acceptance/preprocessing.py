@@ -82,7 +82,7 @@ def load_preprocessor(checkpoint_path: Path) -> Preprocessor:
     if not is_torchvision_available():
         return Preprocessor(f"built-in DINOv3 pipeline from {PREPROCESSOR_FILE} (torchvision not installed)",
                             settings, dinov3_pipeline(settings))
-    processor = AutoImageProcessor.from_pretrained(checkpoint_path, local_files_only=True)
+    processor = AutoImageProcessor.from_pretrained(checkpoint_path, local_files_only=True, trust_remote_code=False)
 
     def transform(image: Image.Image) -> torch.Tensor:
         return processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"].to(torch.float32)
