@@ -15,7 +15,10 @@ pytest_plugins = [
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("dinov3", "DINOv3 acceptance suite (each option also reads DINOV3_<NAME>)")
+    # "--model-path=DIR", with "=": pytest reads an existing path after an option it does not know yet
+    # (ours are added by this file) as a test path and looks for pytest.ini beside it (pytest #8846)
+    group = parser.getgroup("dinov3", "DINOv3 acceptance suite (each option also reads DINOV3_<NAME>; "
+                            "write paths as --model-path=DIR)")
     for option in OPTIONS:
         # a switch stores the text "true", parsed by the same table entry as its environment variable
         kind = {"metavar": option.metavar} if option.takes_value else {"action": "store_const", "const": "true"}

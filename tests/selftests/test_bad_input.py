@@ -10,7 +10,10 @@ run and no traceback. docs/errors.md lists the same catalogue for users.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from acceptance.loading import PICKLE_FILE, WEIGHTS_FILE
 
+ROOT = Path(__file__).resolve().parents[2]
 USAGE_ERROR = pytest.ExitCode.USAGE_ERROR  # 4
 
 LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
@@ -119,7 +123,7 @@ def header_not_json(data: bytes) -> bytes:
 def thresholds_with(text: str | None = None, edit: Callable[[str], str] | None = None):
     def build(tmp: Path, tiny: Path, env) -> list[str]:
         path = tmp / "thresholds.toml"
-        original = (Path(__file__).resolve().parents[2] / "thresholds.toml").read_text()
+        original = (ROOT / "thresholds.toml").read_text()
         path.write_text(text if text is not None else edit(original))
         return ["--model-path", str(tiny), "--thresholds", str(path)]
     return build
@@ -302,7 +306,7 @@ CASES = {
 @pytest.fixture
 def suite(run_suite, monkeypatch):
     """run_suite, with the repository importable before pytest starts (for ``-p tests.selftests.plugins.*``)."""
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
     return run_suite
 
 
@@ -330,6 +334,39 @@ def test_bad_input_ends_the_run_with_one_clear_message(name, suite, tiny_checkpo
 
 def test_corpus_covers_the_catalogue():
     """Every kind of input in docs/errors.md has cases here (and every case id is documented)."""
-    catalogue = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
+    catalogue = (ROOT / "docs" / "errors.md").read_text()
     undocumented = [name for name in CASES if f"`{name}`" not in catalogue]
     assert not undocumented, f"cases missing from docs/errors.md: {undocumented}"
+
+
+# ---- the command exactly as a user types it, from the repository root ----
+
+def user_run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("DINOV3_")}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
+                          env={**environment, **(env or {})}, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def lfs_checkpoint(tiny_checkpoint, tmp_path) -> Path:
+    """A checkpoint cloned without `git lfs`: config.json is there, model.safetensors is the pointer text."""
+    folder = copy_checkpoint(tiny_checkpoint, tmp_path, "dinov3-vitb16-pretrain-lvd1689m")
+    (folder / WEIGHTS_FILE).write_text(LFS_POINTER)
+    return folder
+
+
+@pytest.mark.parametrize("form", ["equals", "with-test-path", "environment"])
+def test_lfs_pointer_from_the_command_line(form, lfs_checkpoint):
+    """`pytest --model-path=DIR` (and the other forms docs/errors.md gives) on a folder outside the repository.
+
+    (`--model-path DIR`, with a space, is only safe for folders inside the repository: pytest takes an
+    existing path after an option it does not know yet as a test path and looks for pytest.ini there.)
+    """
+    args = {"equals": [f"--model-path={lfs_checkpoint}"],
+            "with-test-path": ["--model-path", str(lfs_checkpoint), "tests/acceptance"],
+            "environment": []}[form]
+    result = user_run(*args, env={"DINOV3_MODEL_PATH": str(lfs_checkpoint)} if form == "environment" else None)
+    assert result.returncode == USAGE_ERROR, result.stdout + result.stderr
+    assert result.stderr.startswith(f"ERROR: {lfs_checkpoint}/model.safetensors is a Git LFS pointer, not the weights")
+    assert f"fix: run `git lfs install && git lfs pull` inside {lfs_checkpoint}" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
