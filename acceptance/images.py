@@ -106,8 +106,8 @@ def open_image(path: Path) -> InputImage:
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-        depth = "16-bit" if image.mode.startswith("I;16") else "32-bit integer"
-        conversions.append(f"{depth} to 8-bit (divided by {peak:g}/255)")
+        # Pillow opens 16-bit PNGs as "I;16" or "I" depending on its version: the values decide
+        conversions.append(f"{'16-bit' if peak > 255 else 'integer'} to 8-bit (divided by {peak:g}/255)")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))

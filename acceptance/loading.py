@@ -97,8 +97,12 @@ class Checkpoint:
 
 
 def _is_lfs_pointer(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
+    except OSError as error:
+        raise CheckpointError(f"{path} cannot be read ({error.strerror or error})",
+                              f"check that {path} is a readable file (permissions, disk)") from None
 
 
 def _nested_checkpoints(path: Path) -> list[Path]:
@@ -134,6 +138,9 @@ def inspect_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
                               f"run `git lfs install && git lfs pull` inside {path}")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CheckpointError(f"{config_file} cannot be read ({error.strerror or error})",
+                              "check the checkpoint folder's permissions") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{config_file} is not valid JSON ({error})",
                               "re-download config.json from the model repository") from None
@@ -207,7 +214,7 @@ def _weight_files(path: Path, allow_pickle: bool) -> tuple[tuple[Path, ...], str
         raise CheckpointError(
             f"{path} holds only {pickles[0]}, a pickle ({PICKLE_RISK}); this suite loads safetensors only "
             "unless told otherwise",
-            f"get model.safetensors from the model repository, or pass --allow-pickle (or DINOV3_ALLOW_PICKLE=1) "
+            "get model.safetensors from the model repository, or pass --allow-pickle (or DINOV3_ALLOW_PICKLE=1) "
             "if you trust where this file came from")
     if (path / PICKLE_FILE).is_file():
         return (path / PICKLE_FILE,), "pickle"

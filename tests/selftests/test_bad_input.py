@@ -49,6 +49,23 @@ def with_config(change: Callable[[dict], object]):
     return build
 
 
+def with_preprocessor(change: Callable[[dict], object]):
+    def build(tmp: Path, tiny: Path, env) -> list[str]:
+        folder = copy_checkpoint(tiny, tmp)
+        settings = json.loads((folder / "preprocessor_config.json").read_text())
+        change(settings)
+        (folder / "preprocessor_config.json").write_text(json.dumps(settings))
+        return ["--model-path", str(folder)]
+    return build
+
+
+def builtin_cache_is_a_file(tmp, tiny, env):
+    """No --model-path on a host whose cache folder cannot be created (here: a file is in the way)."""
+    (tmp / "cache").write_text("not a folder")
+    env.setenv("XDG_CACHE_HOME", str(tmp / "cache"))
+    return []
+
+
 def with_weights(change: Callable[[dict], object]):
     """A checkpoint whose model.safetensors is rewritten (a valid file) with changed tensors."""
     def build(tmp: Path, tiny: Path, env) -> list[str]:
@@ -236,7 +253,8 @@ CASES = {
                                    "do not match its config.json: 1 unexpected (head.weight)",
                                    "use the config.json published with these weights"),
     "weights-wrong-shape": Case(with_weights(lambda t: t.update({"layer.1.mlp.up_proj.weight": torch.zeros(96, 64)})),
-                                "1 with the wrong shape (layer.1.mlp.up_proj.weight is [96, 64], config gives [128, 64])",
+                                "1 with the wrong shape (layer.1.mlp.up_proj.weight is [96, 64], "
+                                "config gives [128, 64])",
                                 "use the config.json published with these weights"),
     "config-of-another-size": Case(with_config(lambda c: c.update(num_hidden_layers=3)),
                                    "17 missing (layer.2.", "of another size"),
@@ -245,6 +263,18 @@ CASES = {
     "weights-none": Case(no_weights, "no model.safetensors in", "download model.safetensors"),
     "weights-shard-missing": Case(shard_missing, "lists shards that are missing: model-00002-of-00002.safetensors",
                                   "download every shard"),
+    "preprocessor-not-json": Case(with_file("preprocessor_config.json", "{size: 224}"),
+                                  "preprocessor_config.json is not valid JSON",
+                                  "or delete it to use the documented DINOv3 defaults"),
+    "preprocessor-not-object": Case(with_file("preprocessor_config.json", '"224x224"'),
+                                    "preprocessor_config.json does not hold a JSON object", "re-download"),
+    "preprocessor-lfs-pointer": Case(with_file("preprocessor_config.json", LFS_POINTER),
+                                     "preprocessor_config.json is a Git LFS pointer", "git lfs pull"),
+    "preprocessor-bad-mean": Case(with_preprocessor(lambda p: p.update(image_mean=[0.5, 0.5])),
+                                  "image_mean must be a list of 3 numbers (R, G, B), got [0.5, 0.5]",
+                                  "re-download preprocessor_config.json"),
+    "builtin-cache-not-writable": Case(builtin_cache_is_a_file, "the built-in model cannot be written to",
+                                       "set XDG_CACHE_HOME to a writable folder"),
     # --- devices ---
     "device-unknown": Case(options("--device", "tpu"), "unknown device 'tpu'", "pass a valid --device DEVICE"),
     "device-unknown-env": Case(environment("DINOV3_DEVICE", "gpu"),
@@ -281,7 +311,8 @@ CASES = {
     "thresholds-not-utf8": Case(thresholds_bytes(b"# caf\xe9 (latin-1)\n"), "cannot be read",
                                 "UTF-8 TOML"),
     "thresholds-value-not-a-number": Case(
-        thresholds_with(edit=lambda text: text.replace("max_relative_error = 0.01    #", 'max_relative_error = "1%"  #')),
+        thresholds_with(edit=lambda text: text.replace("max_relative_error = 0.01    #",
+                                                       'max_relative_error = "1%"  #')),
         "accuracy.float32.max_relative_error must be a number, got '1%'", "set accuracy.float32.max_relative_error "
         "to a number"),
     "thresholds-value-nan": Case(thresholds_with(edit=lambda text: text.replace("min_cosine = 0.99            #",
@@ -370,3 +401,23 @@ def test_lfs_pointer_from_the_command_line(form, lfs_checkpoint):
     assert result.stderr.startswith(f"ERROR: {lfs_checkpoint}/model.safetensors is a Git LFS pointer, not the weights")
     assert f"fix: run `git lfs install && git lfs pull` inside {lfs_checkpoint}" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ["config.json", WEIGHTS_FILE])
+def test_unreadable_files_are_named(name, tiny_checkpoint, tmp_path, monkeypatch):
+    """Permission errors (not reproducible as root, so raised here by hand) name the file and the fix."""
+    from acceptance.errors import CheckpointError
+    from acceptance.loading import inspect_checkpoint
+
+    folder = copy_checkpoint(tiny_checkpoint, tmp_path)
+    real_open = Path.open
+
+    def refuse(self, *args, **kwargs):
+        if self.name == name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(CheckpointError, match=f"{name} cannot be read \\(Permission denied\\)") as raised:
+        inspect_checkpoint(folder)
+    assert "permissions" in raised.value.fix

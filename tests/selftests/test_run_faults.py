@@ -81,8 +81,8 @@ def test_out_of_memory_in_the_forward_pass(suite, tiny_checkpoint):
     assert_reference_checks_pass_and_device_checks_fail(result)
     result.stdout.fnmatch_lines([
         "*fix: try a smaller --dtype (bfloat16), or free the card*",
-        "*FAILED *test_output_shape[[]last_hidden_state-device[]]: *device out of memory while running the forward pass "
-        "on cpu (batch size 1): CUDA out of memory. Tried to allocate 2.00 GiB*",
+        "*FAILED *test_output_shape[[]last_hidden_state-device[]]: *device out of memory while running the "
+        "forward pass on cpu (batch size 1): CUDA out of memory. Tried to allocate 2.00 GiB*",
     ])
     assert "Traceback" not in result.stdout.str()
 

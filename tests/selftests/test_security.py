@@ -44,7 +44,8 @@ def test_every_transformers_load_refuses_remote_code(method):
     found = list(calls(method))
     assert found, f"no {method} call found in {len(SOURCES)} files: the check looks in the wrong place"
     for where, keywords in found:
-        assert constant(keywords.get("trust_remote_code")) is False, f"{where}: {method} without trust_remote_code=False"
+        assert constant(keywords.get("trust_remote_code")) is False, (
+            f"{where}: {method} without trust_remote_code=False")
         if method == "from_pretrained":
             assert constant(keywords.get("local_files_only")) is True, f"{where}: from_pretrained may download"
 
@@ -74,7 +75,8 @@ def test_a_run_opens_no_network_connection(run_suite, tiny_checkpoint, tmp_path,
     log = tmp_path / "network.log"
     monkeypatch.setenv("NO_NETWORK_LOG", str(log))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    result = run_suite("--model-path", str(tiny_checkpoint), "--device", "cpu", "-p", "tests.selftests.plugins.no_network")
+    result = run_suite("--model-path", str(tiny_checkpoint), "--device", "cpu",
+                       "-p", "tests.selftests.plugins.no_network")
     result.assert_outcomes(passed=16)
     assert not log.exists(), f"network access attempted:\n{log.read_text()}"
 
