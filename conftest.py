@@ -18,7 +18,12 @@ pytest_plugins = [
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("dinov3", "DINOv3 acceptance suite (each option also reads DINOV3_<NAME>)")
+    # "--model-path=DIR", with "=": pytest reads an existing path after an option it does not know yet
+    # (ours are added by this file) as a test path and looks for pytest.ini beside it (pytest #8846)
+    group = parser.getgroup("dinov3", "DINOv3 acceptance suite (each option also reads DINOV3_<NAME>; "
+                            "write paths as --model-path=DIR)")
     for option in OPTIONS:
-        group.addoption(option.flag, dest=option.dest, metavar=option.metavar, default=None,
+        # a switch stores the text "true", parsed by the same table entry as its environment variable
+        kind = {"metavar": option.metavar} if option.takes_value else {"action": "store_const", "const": "true"}
+        group.addoption(option.flag, dest=option.dest, default=None, **kind,
                         help=f"{option.help} (env {option.env}; default: {option.default or 'see text'})")

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .errors import CheckpointError
+
 #: DINOv3 ViT-B/16 (facebook/dinov3-vitb16-pretrain-lvd1689m); other fields at DINOv3ViTConfig defaults
 VITB16_CONFIG: dict[str, Any] = {
     "hidden_size": 768,
@@ -124,8 +126,13 @@ def builtin_checkpoint(root: Path | None = None, seed: int = DEFAULT_SEED) -> Pa
     folder = root / f"dinov3-vitb16-seed{seed}-{WEIGHTS_FORMAT}"
     if (folder / MARKER_FILE).is_file():
         return folder
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    except OSError as error:
+        raise CheckpointError(f"the built-in model cannot be written to {root} ({error.strerror or error})",
+                              "set XDG_CACHE_HOME to a writable folder (the model needs ~350 MB), "
+                              "or pass --model-path") from None
     staging.chmod(0o755)  # mkdtemp makes it private; the cache may be shared by a team
     try:
         write_checkpoint(staging, seed=seed)
@@ -134,6 +141,10 @@ def builtin_checkpoint(root: Path | None = None, seed: int = DEFAULT_SEED) -> Pa
         except OSError:
             if not (folder / MARKER_FILE).is_file():  # lost a race to a half-written folder: not ours to fix
                 raise
+    except OSError as error:  # e.g. the disk filled up while writing ~350 MB
+        raise CheckpointError(f"the built-in model could not be written to {root} ({error.strerror or error})",
+                              "free disk space there, set XDG_CACHE_HOME to another folder, or pass --model-path"
+                              ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder

@@ -26,6 +26,8 @@ class RunConfig:
     thresholds: Thresholds
     #: what a latency limit passed by far more than its stale_fraction does: off, warn, fail
     stale_thresholds: str = "warn"
+    #: --allow-pickle: a pytorch_model.bin may be loaded when there is no model.safetensors
+    allow_pickle: bool = False
 
     @property
     def matrix_dtypes(self) -> tuple[str, ...]:

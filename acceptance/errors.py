@@ -27,3 +27,7 @@ class CheckpointError(AcceptanceError):
 
 class ImageError(AcceptanceError):
     """The input image cannot be read."""
+
+
+class DeviceOutOfMemory(AcceptanceError):
+    """The device ran out of memory while loading or running the model."""

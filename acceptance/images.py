@@ -73,22 +73,41 @@ def default_image() -> InputImage:
 
 
 def open_image(path: Path) -> InputImage:
-    """Read an image file as 8-bit RGB, recording every conversion made."""
+    """Read an image file as 8-bit RGB, recording every conversion made.
+
+    Conversions: 16-bit and 32-bit integer grey scaled to 8 bits; transparency
+    composited onto white; grey, palette, CMYK and other modes converted to RGB;
+    of a multi-frame file (GIF, TIFF) the first frame is used. Resizing to the
+    model's input size is the preprocessor's job (recorded by the suite too).
+    """
+    if path.is_file() and path.stat().st_size == 0:
+        raise ImageError(f"image {path} is empty (0 bytes)", "pass --image to an image file that was copied in full")
     try:
         with Image.open(path) as handle:
+            frames = getattr(handle, "n_frames", 1)
             handle.load()
             image = handle.copy()
     except FileNotFoundError:
         raise ImageError(f"image {path} does not exist", "pass --image to an existing image file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except IsADirectoryError:
+        raise ImageError(f"image {path} is a folder, not an image file",
+                         "pass --image to one image file inside it") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"image {path} is too large to open safely ({error})",
+                         "pass a smaller image: the model sees it resized to 224x224 anyway") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise ImageError(f"image {path} cannot be read as an image ({error})",
                          "pass --image to a PNG, JPEG or other file Pillow can open") from None
-    conversions = []
+    if min(image.size) < 1:
+        raise ImageError(f"image {path} has no pixels (size {image.width}x{image.height})",
+                         "pass --image to a real picture")
+    conversions = [f"first of {frames} frames used"] if frames > 1 else []
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-        conversions.append(f"16-bit to 8-bit (divided by {peak:g}/255)")
+        # Pillow opens 16-bit PNGs as "I;16" or "I" depending on its version: the values decide
+        conversions.append(f"{'16-bit' if peak > 255 else 'integer'} to 8-bit (divided by {peak:g}/255)")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))

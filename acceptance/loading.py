@@ -1,13 +1,18 @@
 """Checkpoint checks and model loading through transformers' real from_pretrained path.
 
-Offline, safetensors only, never remote code. A folder that cannot be loaded
-raises CheckpointError naming the problem and the fix.
+Offline, never remote code, safetensors unless the user passes --allow-pickle.
+Everything that can be checked without loading the weights is checked by
+``inspect_checkpoint`` at session start - the folder, config.json, Git LFS
+pointers, the safetensors headers against the file sizes, and every tensor name
+and shape against the model config.json builds - so a bad checkpoint ends the
+run at once with CheckpointError naming the problem and the fix.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +21,26 @@ import torch
 
 from .builtin import ARCHITECTURE_ONLY_LABEL, MARKER_FILE
 from .errors import CheckpointError
+from .weights import Shapes, pickle_shapes, safetensors_shapes
 
 SUPPORTED_MODEL_TYPES = ("dinov3_vit",)
 WEIGHTS_FILE = "model.safetensors"
 SHARDED_INDEX = "model.safetensors.index.json"
+PICKLE_FILE = "pytorch_model.bin"
+PICKLE_INDEX = "pytorch_model.bin.index.json"
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: why pickle weights are refused by default (said wherever they are refused or allowed)
+PICKLE_RISK = "a pickle can run arbitrary code when it is loaded"
+#: errors transformers raises for config values it cannot build a model from
+_CONFIG_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, KeyError, AttributeError,
+                                                  ZeroDivisionError, RuntimeError)
+try:  # transformers 5 validates config fields with huggingface_hub's strict dataclasses
+    from huggingface_hub.errors import StrictDataclassError
+
+    _CONFIG_ERRORS += (StrictDataclassError,)
+except ImportError:  # older huggingface_hub: transformers 4 raises the builtin errors above
+    pass
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -40,6 +59,8 @@ class Checkpoint:
     config: dict[str, Any]
     weight_files: tuple[Path, ...]
     architecture_only: bool
+    #: "safetensors", or "pickle" (pytorch_model.bin, loaded only with --allow-pickle)
+    weights_format: str = "safetensors"
 
     @property
     def model_type(self) -> str:
@@ -49,6 +70,8 @@ class Checkpoint:
     def label(self) -> str:
         if self.architecture_only:
             return f"built-in DINOv3 {self.model_type} (seeded random weights; {ARCHITECTURE_ONLY_LABEL})"
+        if self.weights_format == "pickle":
+            return f"{self.path} (pickle weights, allowed by --allow-pickle)"
         return str(self.path)
 
     def token_count(self, height: int, width: int) -> int:
@@ -66,6 +89,7 @@ class Checkpoint:
             "path": str(self.path),
             "model_type": self.model_type,
             "architecture_only": self.architecture_only,
+            "weights_format": self.weights_format,
             "config_sha256": sha256_file(self.path / "config.json"),
             "weights_sha256": {p.name: sha256_file(p) for p in self.weight_files},
             "config": self.config,
@@ -73,22 +97,50 @@ class Checkpoint:
 
 
 def _is_lfs_pointer(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
+    except OSError as error:
+        raise CheckpointError(f"{path} cannot be read ({error.strerror or error})",
+                              f"check that {path} is a readable file (permissions, disk)") from None
 
 
-def inspect_checkpoint(path: Path) -> Checkpoint:
-    """Check a checkpoint folder before anything heavy is loaded."""
+def _nested_checkpoints(path: Path) -> list[Path]:
+    """Folders below ``path`` that hold a config.json (the user pointed one level too high)."""
+    found = sorted(path.glob("*/config.json")) + sorted(path.glob("snapshots/*/config.json"))
+    return [candidate.parent for candidate in found][:3]
+
+
+def inspect_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
+    """Check a checkpoint folder before anything heavy is loaded.
+
+    Raises CheckpointError for: a missing folder (or a file given instead),
+    a missing or invalid config.json, another model type, config values no
+    model can be built from, Git LFS pointers instead of weights, truncated or
+    corrupt safetensors files, pickle-only weights without ``allow_pickle``,
+    and weights whose tensor names or shapes do not match the config.
+    """
     path = Path(path).expanduser().resolve()
+    if path.is_file():
+        raise CheckpointError(f"--model-path {path} is a file; the suite needs the checkpoint folder",
+                              f"pass the folder that holds it: --model-path {path.parent}")
     if not path.is_dir():
         raise CheckpointError(f"model folder {path} does not exist (or is not a folder)",
                               "pass --model-path to a local clone of the Hugging Face checkpoint")
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise CheckpointError(f"{config_file} is missing: {path} is not a Hugging Face checkpoint folder",
+        nested = _nested_checkpoints(path)
+        hint = f" (found one in {', '.join(map(str, nested))})" if nested else ""
+        raise CheckpointError(f"{config_file} is missing: {path} is not a Hugging Face checkpoint folder{hint}",
                               "point --model-path at the folder that holds config.json and model.safetensors")
+    if _is_lfs_pointer(config_file):
+        raise CheckpointError(f"{config_file} is a Git LFS pointer, not the file",
+                              f"run `git lfs install && git lfs pull` inside {path}")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CheckpointError(f"{config_file} cannot be read ({error.strerror or error})",
+                              "check the checkpoint folder's permissions") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{config_file} is not valid JSON ({error})",
                               "re-download config.json from the model repository") from None
@@ -101,44 +153,145 @@ def inspect_checkpoint(path: Path) -> Checkpoint:
             f"{config_file} has model_type {model_type!r}; this suite validates {', '.join(SUPPORTED_MODEL_TYPES)}",
             "point --model-path at a DINOv3 ViT checkpoint (e.g. facebook/dinov3-vitb16-pretrain-lvd1689m)")
 
-    weight_files = _weight_files(path)
+    _check_sizes(config_file, config)
+    weight_files, weights_format = _weight_files(path, allow_pickle)
     for weights in weight_files:
         if _is_lfs_pointer(weights):
             raise CheckpointError(
                 f"{weights} is a Git LFS pointer, not the weights (the clone skipped the LFS download)",
                 f"run `git lfs install && git lfs pull` inside {path}")
+    shapes: Shapes = {}
+    for weights in weight_files:
+        shapes.update(safetensors_shapes(weights) if weights_format == "safetensors" else pickle_shapes(weights))
+    check_weights_match_config(path, str(model_type), shapes)
     return Checkpoint(path=path, config=config, weight_files=weight_files,
-                      architecture_only=(path / MARKER_FILE).is_file())
+                      architecture_only=(path / MARKER_FILE).is_file(), weights_format=weights_format)
 
 
-def _weight_files(path: Path) -> tuple[Path, ...]:
-    single = path / WEIGHTS_FILE
-    if single.is_file():
-        return (single,)
-    index = path / SHARDED_INDEX
-    if index.is_file():
-        shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
-        missing = [name for name in shards if not (path / name).is_file()]
-        if missing:
-            raise CheckpointError(f"{index} lists shards that are missing: {', '.join(missing)}",
-                                  "download every shard listed in the index (git lfs pull)")
-        return tuple(path / name for name in shards)
-    if (path / "pytorch_model.bin").is_file():
+#: integer sizes of the architecture in config.json, and the least each may be
+CONFIG_SIZES = {"hidden_size": 1, "intermediate_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1,
+                "patch_size": 1, "num_register_tokens": 0, "num_channels": 1, "image_size": 1}
+
+
+def _check_sizes(config_file: Path, config: dict[str, Any]) -> None:
+    """Sizes must be integers (a hand-edited "768" or 768.0 breaks deep inside torch otherwise)."""
+    for key, least in CONFIG_SIZES.items():
+        value = config.get(key)
+        if key in config and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            kind = "a positive integer" if least else "a non-negative integer"
+            raise CheckpointError(f"{config_file}: {key} must be {kind}, got {value!r}",
+                                  f"re-download config.json from the model repository (or set {key} to {kind})")
+    hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and hidden % heads:
+        raise CheckpointError(f"{config_file}: hidden_size {hidden} is not divisible by num_attention_heads {heads}",
+                              "re-download config.json from the model repository (ViT-B/16: 768 and 12)")
+
+
+def _shards(path: Path, index: Path) -> tuple[Path, ...]:
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise CheckpointError(f"{index} is not a valid shard index ({error})",
+                              f"re-download {index.name} from the model repository") from None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(f"{index} has no weight_map", f"re-download {index.name} from the model repository")
+    shards = sorted(set(map(str, weight_map.values())))
+    missing = [name for name in shards if not (path / name).is_file()]
+    if missing:
+        raise CheckpointError(f"{index} lists shards that are missing: {', '.join(missing)}",
+                              "download every shard listed in the index (git lfs pull)")
+    return tuple(path / name for name in shards)
+
+
+def _weight_files(path: Path, allow_pickle: bool) -> tuple[tuple[Path, ...], str]:
+    """The weight files to load and their format; safetensors always wins over pickle."""
+    if (path / WEIGHTS_FILE).is_file():
+        return (path / WEIGHTS_FILE,), "safetensors"
+    if (path / SHARDED_INDEX).is_file():
+        return _shards(path, path / SHARDED_INDEX), "safetensors"
+    pickles = [name for name in (PICKLE_FILE, PICKLE_INDEX) if (path / name).is_file()]
+    if pickles and not allow_pickle:
         raise CheckpointError(
-            f"{path} holds only pytorch_model.bin (a pickle, which can run code when loaded); "
-            "this suite loads safetensors only",
-            "download model.safetensors from the model repository")
+            f"{path} holds only {pickles[0]}, a pickle ({PICKLE_RISK}); this suite loads safetensors only "
+            "unless told otherwise",
+            "get model.safetensors from the model repository, or pass --allow-pickle (or DINOV3_ALLOW_PICKLE=1) "
+            "if you trust where this file came from")
+    if (path / PICKLE_FILE).is_file():
+        return (path / PICKLE_FILE,), "pickle"
+    if (path / PICKLE_INDEX).is_file():
+        return _shards(path, path / PICKLE_INDEX), "pickle"
     raise CheckpointError(f"no {WEIGHTS_FILE} in {path}",
                           "download model.safetensors (git lfs pull) into the checkpoint folder")
 
 
+def _canonical(name: str, prefixes: tuple[str, ...]) -> str:
+    """A tensor name without the wrappers transformers adds or strips on load (``model.``,
+    the base model prefix): checkpoints saved by any transformers version compare alike."""
+    for _ in range(2):
+        for prefix in prefixes:
+            if name.startswith(prefix):
+                name = name[len(prefix):]
+                break
+    return name
+
+
+def _listing(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def check_weights_match_config(path: Path, model_type: str, shapes: Shapes) -> None:
+    """Compare the weight files' tensor names and shapes with the model config.json builds.
+
+    The model is built on the meta device (no memory, milliseconds). transformers
+    only warns about missing or unexpected keys and fills missing ones with random
+    values; for a sign-off every difference is an error.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        model_config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+        with torch.device("meta"):
+            model = AutoModel.from_config(model_config, trust_remote_code=False)
+    except _CONFIG_ERRORS as error:
+        reason = " ".join(str(error).split())  # one line, however transformers formats it
+        raise CheckpointError(f"{path / 'config.json'} cannot build a {model_type} model: {reason}",
+                              "re-download config.json from the model repository, or compare the values you edited "
+                              "with the published file") from None
+    prefixes = tuple(dict.fromkeys(["model.", f"{model.base_model_prefix}."]))
+    ignored = [re.compile(pattern) for pattern in (getattr(model, "_keys_to_ignore_on_load_unexpected", None) or [])]
+    expected = {_canonical(name, prefixes): tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    found = {_canonical(name, prefixes): shape for name, shape in shapes.items()
+             if not any(pattern.search(name) for pattern in ignored)}
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = [f"{name} is {list(found[name])}, config gives {list(expected[name])}"
+             for name in sorted(set(found) & set(expected)) if found[name] != expected[name]]
+    if missing or unexpected or wrong:
+        problems = []
+        if wrong:
+            problems.append(f"{len(wrong)} with the wrong shape ({_listing(wrong, 3)})")
+        if missing:
+            problems.append(f"{len(missing)} missing ({_listing(missing)})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected ({_listing(unexpected)})")
+        raise CheckpointError(
+            f"the weights in {path} do not match its config.json: {'; '.join(problems)} "
+            f"of {len(expected)} tensors the config describes",
+            "use the config.json published with these weights (a checkpoint of another size, e.g. ViT-L/16 "
+            "weights with a ViT-B/16 config, cannot load), or re-download both")
+
+
 def load_model(checkpoint: Checkpoint, dtype: str = "float32", device: torch.device | str = "cpu") -> torch.nn.Module:
-    """Load the checkpoint with from_pretrained (offline, safetensors, no remote code), in eval mode."""
+    """Load the checkpoint with from_pretrained (offline, no remote code), in eval mode.
+
+    Safetensors only, unless inspect_checkpoint found pickle weights under --allow-pickle.
+    """
     from transformers import AutoModel
 
     try:
         model, info = AutoModel.from_pretrained(
-            checkpoint.path, dtype=TORCH_DTYPES[dtype], local_files_only=True, use_safetensors=True,
+            checkpoint.path, dtype=TORCH_DTYPES[dtype], local_files_only=True,
+            use_safetensors=checkpoint.weights_format == "safetensors",
             trust_remote_code=False, output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"transformers could not load {checkpoint.path}: {error}",

@@ -72,6 +72,19 @@ def _dtype_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {text!r}")
+
+
 def _path(text: str) -> Path:
     if not text.strip():
         raise ValueError("expected a path, got an empty string")
@@ -87,6 +100,8 @@ class Option:
     help: str
     parse: Callable[[str], Any]
     metavar: str = "VALUE"
+    #: False for a switch: ``--name`` alone on the command line means "true"
+    takes_value: bool = True
 
     @property
     def flag(self) -> str:
@@ -128,6 +143,9 @@ OPTIONS: tuple[Option, ...] = (
            _non_negative_int, "N"),
     Option("stale-thresholds", "warn", "a latency limit passed by more than its stale_fraction (thresholds "
            "file) is stale: off, warn or fail", _choice(STALE_ACTIONS), "ACTION"),
+    Option("allow-pickle", "false", "load a pytorch_model.bin (pickle) when the checkpoint has no model.safetensors; "
+           "a pickle can run code when loaded, so only for files you trust (recorded in the reports)",
+           _boolean, takes_value=False),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -152,6 +170,7 @@ def resolve(cli: Mapping[str, str | None], env: Mapping[str, str]) -> dict[str, 
         try:
             values[option.field] = option.parse(str(raw))
         except ValueError as error:
-            raise ConfigError(f"bad value for {option.flag} (from {source}): {error}",
-                              f"pass a valid {option.flag} {option.metavar}; see pytest --help") from None
+            fix = (f"pass a valid {option.flag} {option.metavar}; see pytest --help" if option.takes_value
+                   else f"set {option.env} to 1 or 0 (or unset it), or pass {option.flag}")
+            raise ConfigError(f"bad value for {option.flag} (from {source}): {error}", fix) from None
     return values

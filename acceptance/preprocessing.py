@@ -36,6 +36,17 @@ class Preprocessor:
         return self.transform(image)
 
 
+def check_normalisation(settings: dict[str, Any]) -> None:
+    """image_mean and image_std are three numbers each (R, G, B), whichever processor runs."""
+    for key in ("image_mean", "image_std"):
+        value = settings.get(key, PREPROCESSOR_CONFIG[key])
+        if not (isinstance(value, list) and len(value) == 3
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            raise CheckpointError(f"{PREPROCESSOR_FILE}: {key} must be a list of 3 numbers (R, G, B), got {value!r}",
+                                  "re-download preprocessor_config.json, or delete it to use the documented "
+                                  "DINOv3 defaults")
+
+
 def dinov3_pipeline(settings: dict[str, Any]) -> Callable[[Image.Image], torch.Tensor]:
     """The DINOv3 image processor's steps (rescale -> resize -> normalize), without torchvision."""
     size = settings.get("size") or {}
@@ -43,6 +54,7 @@ def dinov3_pipeline(settings: dict[str, Any]) -> Callable[[Image.Image], torch.T
         raise CheckpointError(f"preprocessor size {size!r} is not {{height, width}}; only the checkpoint's own "
                               "processor handles it, and that needs torchvision",
                               "pip install the torchvision release that matches your torch")
+    check_normalisation(settings)
     mean = torch.tensor(settings.get("image_mean", PREPROCESSOR_CONFIG["image_mean"])).view(1, 3, 1, 1)
     std = torch.tensor(settings.get("image_std", PREPROCESSOR_CONFIG["image_std"])).view(1, 3, 1, 1)
 
@@ -65,14 +77,24 @@ def load_preprocessor(checkpoint_path: Path) -> Preprocessor:
     """The checkpoint's AutoImageProcessor, or the same pipeline built here (reason recorded)."""
     config_file = checkpoint_path / PREPROCESSOR_FILE
     if config_file.is_file():
+        refetch = "re-download preprocessor_config.json, or delete it to use the documented DINOv3 defaults"
         try:
             settings = json.loads(config_file.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise CheckpointError(f"{config_file} cannot be read ({error.strerror or error})",
+                                  "check the checkpoint folder's permissions") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise CheckpointError(f"{config_file} is not valid JSON ({error})", "re-download "
-                                  "preprocessor_config.json, or delete it to use the DINOv3 defaults") from None
+            if isinstance(error, json.JSONDecodeError) and error.doc.startswith("version https://git-lfs"):
+                raise CheckpointError(f"{config_file} is a Git LFS pointer, not the file",
+                                      f"run `git lfs install && git lfs pull` inside {checkpoint_path}") from None
+            raise CheckpointError(f"{config_file} is not valid JSON ({error})", refetch) from None
+        if not isinstance(settings, dict):
+            raise CheckpointError(f"{config_file} does not hold a JSON object", refetch)
+        check_normalisation(settings)
     else:
         settings = dict(PREPROCESSOR_CONFIG)
-        return Preprocessor(f"DINOv3 defaults ({PREPROCESSOR_FILE} missing from the checkpoint)",
+        return Preprocessor(f"the documented DINOv3 defaults ({PREPROCESSOR_FILE} missing from the checkpoint: "
+                            "rescale 1/255, resize 224x224 bilinear, ImageNet mean/std)",
                             settings, dinov3_pipeline(settings))
 
     from transformers import AutoImageProcessor
@@ -81,7 +103,12 @@ def load_preprocessor(checkpoint_path: Path) -> Preprocessor:
     if not is_torchvision_available():
         return Preprocessor(f"built-in DINOv3 pipeline from {PREPROCESSOR_FILE} (torchvision not installed)",
                             settings, dinov3_pipeline(settings))
-    processor = AutoImageProcessor.from_pretrained(checkpoint_path, local_files_only=True)
+    try:
+        processor = AutoImageProcessor.from_pretrained(checkpoint_path, local_files_only=True,
+                                                       trust_remote_code=False)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"transformers could not build the image processor from {config_file}: "
+                              f"{' '.join(str(error).split())}", refetch) from None
 
     def transform(image: Image.Image) -> torch.Tensor:
         return processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"].to(torch.float32)

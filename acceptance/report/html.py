@@ -233,11 +233,24 @@ def provenance_table(report: Mapping[str, Any]) -> str:
                                            "dinov3-provenance")
 
 
+SECTIONS = (verdict_banner, hardware_facts, accuracy_table, latency_table, latency_plots, diagnosis_table,
+            provenance_table)
+
+
+def _section(render, report: Mapping[str, Any]) -> str:
+    """One part of the summary. A part that cannot be drawn says so in the report instead of
+    taking the whole report down: a sign-off document must survive a bug in one of its tables."""
+    try:
+        return render(report)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        return (f'<p class="dinov3-note dinov3-render-error">{esc(render.__name__)} could not be drawn: '
+                f"{esc(type(error).__name__)}: {esc(error)} (the JSON report holds the data)</p>")
+
+
 def summary_html(report: Mapping[str, Any]) -> str:
     """Everything the report adds above pytest-html's results table, in reading order."""
-    return (f"<style>{LAYOUT}{COMPONENTS}</style>" + '<div class="dinov3" id="dinov3-summary">' + verdict_banner(report) + hardware_facts(report)
-            + accuracy_table(report) + latency_table(report) + latency_plots(report) + diagnosis_table(report)
-            + provenance_table(report) + "</div>")
+    return (f"<style>{LAYOUT}{COMPONENTS}</style>" + '<div class="dinov3" id="dinov3-summary">'
+            + "".join(_section(render, report) for render in SECTIONS) + "</div>")
 
 
 def metrics_extra(metrics: Mapping[str, Any]) -> str:

@@ -18,9 +18,12 @@ PLOT_FLOOR = 1e-9
 PROFILE_STYLES = {"float32": ":", "tf32/hf32": "--", "bfloat16": "-.", "float16": (0, (5, 1, 1, 1))}
 
 
-def _positive(values: list[float]) -> list[float]:
+def _positive(values: list[float | str]) -> list[float]:
+    """Values for a log axis. Reports store NaN/Inf as the strings "NaN"/"Infinity" (JSON has no
+    NaN): float() reads both forms; NaN stays a gap, the rest is clipped to the floor."""
+    numbers = [float(value) for value in values]
     return [value if math.isfinite(value) and value > PLOT_FLOOR else
-            (math.nan if math.isnan(value) else PLOT_FLOOR) for value in values]
+            (math.nan if math.isnan(value) else PLOT_FLOOR) for value in numbers]
 
 
 def layer_drift_png(section: Mapping[str, Any], title: str | None = None) -> bytes:
@@ -42,7 +45,7 @@ def layer_drift_png(section: Mapping[str, Any], title: str | None = None) -> byt
             axes.plot(depth, _positive(values), linestyle=PROFILE_STYLES.get(profile, ":"), linewidth=1.2,
                       color="tab:green" if closest else "0.55",
                       label=f"CPU emulation: {profile}" + (" (closest)" if closest else ""))
-    measured = [row["relative_error"] for row in rows]
+    measured = [float(row["relative_error"]) for row in rows]  # float() also reads the report's "NaN"
     axes.plot(depth, _positive(measured), marker="o", markersize=4, linewidth=2, color="tab:blue",
               label=f"device ({section.get('layer_dtype', '?')}) vs CPU float32")
     limit = (section.get("layer_limits") or {}).get("max_relative_error")

@@ -18,8 +18,12 @@ def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> li
         lines.append(f"        {ARCHITECTURE_ONLY_LABEL.upper()} (built-in seeded random weights)")
     lines.append(f"device: {device.get('device', '?')} ({device.get('name', '?')}), dtype {dtype}; "
                  "reference: cpu float32")
+    if results.checkpoint.get("weights_format") == "pickle":
+        lines.append("        weights read from a pickle (pytorch_model.bin), allowed by --allow-pickle")
     if results.preprocessor:
         lines.append(f"input:  {results.image.get('source', '?')} via {results.preprocessor}")
+    if results.image.get("conversions"):
+        lines.append(f"        image conversions: {'; '.join(results.image['conversions'])}")
     for side in ("reference", "device"):
         for name, summary in results.outputs.get(side, {}).items():
             lines.append(f"{side:>9} {name}: shape {summary['shape']} {summary['dtype']}, "
@@ -32,6 +36,7 @@ def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> li
                      f"(>= {limits.min_cosine})")
     lines += latency_lines(results.sections.get("latency"))
     lines += diagnosis_lines(results.sections.get("diagnosis", {}))
+    lines += problem_lines(results)
     return lines
 
 
@@ -152,4 +157,16 @@ def latency_lines(section: dict[str, Any] | None) -> list[str]:
     elif device:
         lines.append(f"  limits: no [[latency]] entry matches {device['name']!r} {device['dtype']} "
                      f"batch {device['batch_size']}: reported, not judged")
+    return lines
+
+
+def problem_lines(results: RunResults) -> list[str]:
+    """Each check that failed or errored, with its one-line reason: what went wrong, in one place."""
+    problems = [check for check in results.checks.values() if check.outcome in ("failed", "error")]
+    if not problems:
+        return []
+    lines = [f"problems: {len(problems)} of {len(results.checks)} checks did not pass"]
+    for check in problems:
+        reason = check.message.splitlines()[0] if check.message else "(no message)"
+        lines.append(f"  {check.outcome.upper()} {check.nodeid}: {reason}")
     return lines

@@ -110,3 +110,9 @@ def test_help_lists_every_option_with_its_default(pytester):
     for option in OPTIONS:
         assert f"{option.flag}=" in text and f"env {option.env}; default:" in text
     assert "(env DINOV3_NUM_RUNS; default: 20)" in text
+
+
+def test_readme_documents_every_option():
+    readme = (ROOT / "README.md").read_text()
+    missing = [option.flag for option in OPTIONS if f"`{option.flag}" not in readme]
+    assert not missing, f"README.md's options table lacks {missing}"

@@ -114,3 +114,20 @@ def test_relevant_variables_only():
                "CUDA_VISIBLE_DEVICES": "1", "CUDA_VISIBLE_DEVICES_EXTRA": "no", "DINOV3_DEVICE": "npu"}
     assert list(relevant_variables(environ)) == ["ASCEND_RT_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES",
                                                  "DINOV3_DEVICE", "HF_TOKEN"]
+
+
+def test_layer_plot_reads_nan_as_stored_in_the_json_report():
+    from acceptance.report.plots_diagnosis import layer_drift_png
+    rows = [{"name": name, "relative_error": value} for name, value in
+            (("embeddings", 1e-3), ("layer.0", "NaN"), ("norm", "Infinity"))]
+    assert layer_drift_png({"layers": rows}).startswith(b"\x89PNG")
+
+
+def test_a_table_that_cannot_be_drawn_does_not_take_the_report_down():
+    from acceptance.report.html import _section
+
+    def broken_table(report):
+        return report["missing"]
+
+    note = _section(broken_table, {})
+    assert "broken_table could not be drawn: KeyError" in note and "the JSON report holds the data" in note
