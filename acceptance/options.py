@@ -72,6 +72,12 @@ def _dtype_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _baseline_name(text: str) -> str:
+    from .baseline import check_name  # a name is a file name; baseline.py owns the rule
+
+    return check_name(text.strip())
+
+
 def _path(text: str) -> Path:
     if not text.strip():
         raise ValueError("expected a path, got an empty string")
@@ -128,6 +134,17 @@ OPTIONS: tuple[Option, ...] = (
            _non_negative_int, "N"),
     Option("stale-thresholds", "warn", "a latency limit passed by more than its stale_fraction (thresholds "
            "file) is stale: off, warn or fail", _choice(STALE_ACTIONS), "ACTION"),
+    Option("require-device", None, "nightly: the device under test must be of this kind (npu, cuda, xpu, mps, cpu), "
+           "else the session stops at once (exit 4); a skipped accuracy or latency test or the built-in "
+           "architecture-only model then fails the run (exit 1)", _choice(DEVICE_KINDS), "KIND"),
+    Option("baseline", None, "compare latency and accuracy with the stored baseline NAME (this device name, dtype "
+           "and batch size); limits in [regression] of the thresholds file", _baseline_name, "NAME"),
+    Option("save-baseline", None, "store this run's figures as baseline NAME (for this device name, dtype and "
+           "batch size) when no check failed", _baseline_name, "NAME"),
+    Option("baselines-dir", "reports/baselines", "folder of the baseline files (NAME.json); keep it outside "
+           "--report-dir to survive report clean-ups", _path, "DIR"),
+    Option("history-size", "30", "runs kept in <report dir>/history/ for the trend plot (0: keep no history)",
+           _non_negative_int, "N"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
