@@ -169,8 +169,8 @@ def check_latency(entry: BaselineEntry, side: str, stats: Mapping[str, Any],
         allowed = baseline * (1 + limits.max_latency_regression_percent / 100)
         change = (measured / baseline - 1) * 100 if baseline > 0 else math.inf
         passed = at_most(measured, allowed)
-        message = (f"{what}: {figure} {measured:.3f} ms vs {baseline:.3f} ms in {entry.label}: "
-                   f"{change:+.1f} %, allowed <= {allowed:.3f} ms "
+        message = (f"{what}: {figure} {measured:.4g} ms vs {baseline:.4g} ms in {entry.label}: "
+                   f"{change:+.1f} %, allowed <= {allowed:.4g} ms "
                    f"(+{limits.max_latency_regression_percent:g} %, [regression] max_latency_regression_percent)")
         return RegressionCheck(f"{side}.{figure}", measured, baseline, allowed, passed, message)
     return None
