@@ -105,15 +105,17 @@ def test_three_runs_show_a_trend_of_their_own_target_only(run_suite, tiny_checkp
     for checkpoint in (tiny_checkpoint, tiny_gated_checkpoint, tiny_checkpoint):
         expect_suite(run_suite(f"--model-path={checkpoint}", "--history-size", "3", *FAST))
     history = tmp_path / "reports" / "history"
-    assert len(list(history.glob("*.json"))) == 3
+    kept = sorted(history.glob("*.json"))
+    assert len(kept) == 3
     page = (tmp_path / "reports" / "acceptance.html").read_text()
     assert "(2 run(s), this one last); 1 kept run(s) of other targets left out" in page
     assert '<img alt="trend" src="data:image/png;base64,' in page
 
     expect_suite(run_suite(f"--model-path={tiny_checkpoint}", "--history-size", "3", *FAST))
-    assert len(list(history.glob("*.json"))) == 3  # bounded: the oldest was dropped
+    now = sorted(history.glob("*.json"))
+    assert len(now) == 3 and now[:2] == kept[1:]  # bounded: the oldest was dropped
     page = (tmp_path / "reports" / "acceptance.html").read_text()
-    assert "(3 run(s), this one last); 0 kept run(s) of other targets left out" in page
+    assert "(3 run(s), this one last); 1 kept run(s) of other targets left out" in page
 
 
 def test_a_hung_test_times_out_alone_and_the_reports_are_written(run_suite, tiny_checkpoint, tmp_path):
