@@ -28,6 +28,12 @@ class RunConfig:
     stale_thresholds: str = "warn"
     #: --allow-pickle: a pytorch_model.bin may be loaded when there is no model.safetensors
     allow_pickle: bool = False
+    #: nightly (docs/nightly.md): required device kind, baselines and the run history
+    require_device: str | None = None
+    baseline: str | None = None
+    save_baseline: str | None = None
+    baselines_dir: Path = Path("reports/baselines")
+    history_size: int = 30
 
     @property
     def matrix_dtypes(self) -> tuple[str, ...]:
@@ -43,7 +49,7 @@ class RunConfig:
         """Build the frozen config. Relative default paths are taken from ``root``
         (the suite's folder), relative paths the user gave from the working directory."""
         values = resolve(cli, env)
-        for name in ("thresholds", "report_dir"):
+        for name in ("thresholds", "report_dir", "baselines_dir"):
             if not values[name].is_absolute() and cli.get(name.replace("_", "-")) is None \
                     and not env.get("DINOV3_" + name.upper()):
                 values[name] = root / values[name]

@@ -85,6 +85,12 @@ def _boolean(text: str) -> bool:
     raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {text!r}")
 
 
+def _baseline_name(text: str) -> str:
+    from .baseline import check_name  # a name is a file name; baseline.py owns the rule
+
+    return check_name(text.strip())
+
+
 def _path(text: str) -> Path:
     if not text.strip():
         raise ValueError("expected a path, got an empty string")
@@ -146,6 +152,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("allow-pickle", "false", "load a pytorch_model.bin (pickle) when the checkpoint has no model.safetensors; "
            "a pickle can run code when loaded, so only for files you trust (recorded in the reports)",
            _boolean, takes_value=False),
+    Option("require-device", None, "nightly: the device under test must be of this kind (npu, cuda, xpu, mps, cpu), "
+           "else the session stops at once (exit 4); a skipped accuracy or latency test or the built-in "
+           "architecture-only model then fails the run (exit 1)", _choice(DEVICE_KINDS), "KIND"),
+    Option("baseline", None, "compare latency and accuracy with the stored baseline NAME (this device name, dtype "
+           "and batch size); limits in [regression] of the thresholds file", _baseline_name, "NAME"),
+    Option("save-baseline", None, "store this run's figures as baseline NAME (for this device name, dtype and "
+           "batch size) when no check failed", _baseline_name, "NAME"),
+    Option("baselines-dir", "reports/baselines", "folder of the baseline files (NAME.json); keep it outside "
+           "--report-dir to survive report clean-ups", _path, "DIR"),
+    Option("history-size", "30", "runs kept in <report dir>/history/ for the trend plot (0: keep no history)",
+           _non_negative_int, "N"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

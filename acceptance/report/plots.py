@@ -98,3 +98,30 @@ def cpu_vs_device_png(performance: Mapping[str, Any]) -> str | None:
     xmax = max(v for row in rows for v in row[1:] if v)
     axes.set_xlim(right=xmax * 4)  # room for the value labels
     return _png(figure)
+
+
+def trend_png(points: list[Mapping[str, Any]]) -> str | None:
+    """Device p50 latency and relative error per output over runs (oldest left), one panel each;
+    None when no run has either figure. A run that did not measure a figure leaves a gap."""
+    latency = [_finite(p.get("p50_ms")) for p in points]
+    outputs = sorted({name for p in points for name in (p.get("relative_error") or {})})
+    if all(v is None for v in latency) and not outputs:
+        return None
+    labels = [str(p.get("started_at") or p.get("run_id") or index)[:16] for index, p in enumerate(points)]
+    x = list(range(len(points)))
+    figure = Figure(figsize=(9, 5.2), layout="constrained")
+    top = figure.add_subplot(2, 1, 1)
+    top.plot(x, [math.nan if v is None else v for v in latency], marker="o", color=DEVICE_COLOUR)
+    top.set_ylabel("device p50 (ms)")
+    top.set_title("Device p50 latency", fontsize=9)
+    bottom = figure.add_subplot(2, 1, 2, sharex=top)
+    for name in outputs:
+        values = [_finite((p.get("relative_error") or {}).get(name)) for p in points]
+        bottom.plot(x, [math.nan if v is None else v for v in values], marker="o", label=name)
+    bottom.set_ylabel("relative error")
+    bottom.set_title("Relative error vs CPU float32 reference", fontsize=9)
+    if outputs:
+        bottom.legend(fontsize=7)
+    bottom.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+    figure.suptitle(f"Trend over the last {len(points)} runs", fontsize=11)
+    return _png(figure)

@@ -73,11 +73,12 @@ def _describe(checks: Iterable[CheckRecord], limit: int = 5) -> str:
 
 
 def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device_kind: str | None,
-           exit_status: str, rules: SignoffRules) -> Verdict:
+           exit_status: str, rules: SignoffRules, requirement_failures: Iterable[str] = ()) -> Verdict:
     """The overall verdict from the recorded checks and the facts that decide whether they can sign off.
 
     ``device_kind`` is None when the session ended before a device was resolved;
-    ``exit_status`` is the name of pytest's ExitCode (OK, TESTS_FAILED, INTERRUPTED, ...).
+    ``exit_status`` is the name of pytest's ExitCode (OK, TESTS_FAILED, INTERRUPTED, ...);
+    ``requirement_failures`` are reasons a run fails although no check did (nightly --require-device).
     """
     records = list(checks.values())
     counts = Counter(check.outcome for check in records)
@@ -90,6 +91,7 @@ def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device
         failures.append(f"{len(failed)} check(s) failed: {_describe(failed)}")
     if errors:
         failures.append(f"{len(errors)} check(s) raised an error outside the test body: {_describe(errors)}")
+    failures.extend(requirement_failures)
 
     if exit_status not in COMPLETE_EXIT_STATUSES:
         if exit_status == "INTERRUPTED":

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.accuracy
 
 @pytest.mark.parametrize("name", OUTPUT_NAMES)
 def test_accuracy_vs_cpu_reference(name, reference_outputs, device_outputs, run_config, device, results,
-                                   record_property, request):
+                                   record_property, request, regression):
     comparison = compare(name, reference_outputs[name], device_outputs[name])
     results.comparisons[name] = comparison
     limits = run_config.thresholds.accuracy_for(run_config.dtype)
@@ -32,3 +32,6 @@ def test_accuracy_vs_cpu_reference(name, reference_outputs, device_outputs, run_
     assert at_least(comparison.cosine, limits.min_cosine), (
         f"{what}: cosine similarity {comparison.cosine:.6f}, allowed >= {limits.min_cosine} ({source})"
         f"{drift_hint(request, name)}")
+    check = regression.accuracy(name, comparison.relative_error, what)
+    if check is not None and not check.passed:  # --baseline: no drift beyond [regression]
+        pytest.fail(check.message, pytrace=False)

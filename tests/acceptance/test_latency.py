@@ -21,7 +21,7 @@ pytestmark = pytest.mark.performance
 
 
 @pytest.mark.parametrize("side", [pytest.param("cpu", id="cpu-float32"), pytest.param("device", id="device")])
-def test_latency(side, latency, request, pixel_values, device, cpu_device, run_config):
+def test_latency(side, latency, request, pixel_values, device, cpu_device, run_config, regression):
     if side == "cpu":
         stats = latency.measure("cpu", request.getfixturevalue("reference_model"), pixel_values, "float32",
                                 cpu_device)
@@ -34,6 +34,10 @@ def test_latency(side, latency, request, pixel_values, device, cpu_device, run_c
         f"{side}: {stats.samples} timed samples, expected --num-runs {run_config.num_runs}")
     assert stats.nonfinite_samples == 0, (
         f"{side}: {stats.nonfinite_samples} of {stats.samples} latency samples are NaN/Inf; allowed 0")
+    where = cpu_device if side == "cpu" else device
+    check = regression.latency(side, stats.to_dict(), f"{side} latency on {where.label} ({where.name})")
+    if check is not None and not check.passed:  # --baseline: no regression beyond [regression]
+        pytest.fail(check.message, pytrace=False)
 
 
 def _unit(statistic: str) -> str:

@@ -1,0 +1,184 @@
+"""Nightly mode on real acceptance runs (tiny checkpoint, CPU): required device, baselines, history, timeout."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from acceptance.baseline import (
+    RegressionLimits,
+    check_accuracy,
+    check_latency,
+    load_entry,
+    regression_limits,
+    save_entry,
+    target_key,
+)
+from acceptance.errors import ConfigError
+from acceptance.report.schema import schema_errors
+from acceptance.report.trend import trend
+from tests.selftests.conftest import SUITE_COUNTS, expect_suite
+
+REPORTS = ("benchmark_report.json", "acceptance.html", "junit.xml")
+FAST = ("--device", "cpu", "--num-runs", "5", "--warmup", "0")
+
+
+def load(path: Path) -> dict:
+    report = json.loads(path.read_text())
+    assert schema_errors(report) == [], schema_errors(report)
+    return report
+
+
+def test_require_device_npu_stops_the_session_at_once(run_suite, tiny_checkpoint, tmp_path):
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--require-device", "npu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --require-device npu: the device under test is cpu*not a npu device*",
+                                 "*fix: run on a host with a working npu runtime*"])
+    assert "passed" not in result.stdout.str() and not list((tmp_path / "reports").glob("runs/*"))
+
+
+def test_require_device_fails_a_run_with_skips_and_placeholder_weights(run_suite, tiny_checkpoint, tmp_path):
+    """On the CPU the latency limits skip (no [[latency]] entry) and the tiny model is architecture-only:
+    no test fails, but the nightly run does, and says why everywhere."""
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--require-device", "cpu", *FAST)
+    expect_suite(result)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*DINOv3 nightly*", "required device: cpu",
+                                 "FAILED requirement: --require-device cpu: the model is the built-in*",
+                                 "FAILED requirement: --require-device cpu: 4 'performance' test(s) skipped*"])
+    report = load(tmp_path / "reports" / "benchmark_report.json")
+    assert report["run"]["exit_status"] == "TESTS_FAILED"
+    assert report["verdict"]["status"] == "FAIL" and report["verdict"]["counts"] == SUITE_COUNTS
+    assert any("'performance' test(s) skipped" in reason for reason in report["verdict"]["reasons"])
+    assert report["sections"]["nightly"]["failures"] == report["verdict"]["reasons"][:2]
+    assert "FAILED requirement: --require-device cpu" in (tmp_path / "reports" / "acceptance.html").read_text()
+
+
+def test_a_saved_baseline_fails_the_tests_that_regress_against_tightened_numbers(run_suite, tiny_checkpoint,
+                                                                                 tmp_path):
+    baselines = tmp_path / "baselines"
+    first = run_suite(f"--model-path={tiny_checkpoint}", f"--baselines-dir={baselines}", "--save-baseline",
+                      "nightly", *FAST)
+    expect_suite(first)
+    first.stdout.fnmatch_lines([f"baseline 'nightly' saved to {baselines / 'nightly.json'}*"])
+    data = json.loads((baselines / "nightly.json").read_text())
+    [key] = data["targets"]
+    stored = data["targets"][key]
+    assert stored["latency"]["device"]["p50_ms"] > 0 and stored["accuracy"]["pooler_output"]["relative_error"] == 0
+
+    # tighten: a device p50 far below anything measurable, a relative error no run can stay under
+    stored["latency"]["device"]["p50_ms"] = 1e-6
+    stored["accuracy"]["last_hidden_state"]["relative_error"] = -1.0
+    stored["latency"]["cpu"]["p50_ms"] = 1e9  # loosened: a busy CPU must not fail this test by chance
+    (baselines / "nightly.json").write_text(json.dumps(data))
+    second = run_suite(f"--model-path={tiny_checkpoint}", f"--baselines-dir={baselines}", "--baseline", "nightly",
+                       *FAST)
+    expect_suite(second, passed=-2, failed=2)
+    second.stdout.fnmatch_lines(["*DINOv3 nightly*", "baseline 'nightly' (*): 4 figure(s) compared, 2 regressed"])
+    report = load(tmp_path / "reports" / "benchmark_report.json")
+    failed = {check["nodeid"].rpartition("::")[2]: check["message"] for check in report["checks"]
+              if check["outcome"] == "failed"}
+    measured = report["performance"]["device"]["p50_ms"]
+    assert "device latency on cpu (" in failed["test_latency[device]"]
+    assert f"p50_ms {measured:.4g} ms vs 1e-06 ms in baseline 'nightly' ({key}, saved {stored['saved_at']}" \
+        in failed["test_latency[device]"]
+    assert "allowed <= 1.15e-06 ms (+15 %" in failed["test_latency[device]"]
+    assert "relative error 0.0000% vs -100.0000% in baseline 'nightly'" in \
+        failed["test_accuracy_vs_cpu_reference[last_hidden_state]"]
+    regression = report["sections"]["nightly"]["regression"]
+    assert sum(len(checks) for checks in regression.values()) == 4  # 2 latency sides, 2 outputs
+    page = (tmp_path / "reports" / "acceptance.html").read_text()
+    assert 'id="dinov3-regression"' in page and page.count('<td class="dinov3-bad">FAIL</td>') >= 2
+
+
+def test_a_missing_baseline_is_a_usage_error(run_suite, tiny_checkpoint, tmp_path):
+    result = run_suite(f"--model-path={tiny_checkpoint}", f"--baselines-dir={tmp_path / 'none'}",
+                       "--baseline", "nightly", "--device", "cpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --baseline nightly: no baseline file *nightly.json",
+                                 "*fix: save one first with --save-baseline nightly*"])
+
+
+def test_three_runs_show_a_trend_of_their_own_target_only(run_suite, tiny_checkpoint, tiny_gated_checkpoint,
+                                                          tmp_path):
+    for checkpoint in (tiny_checkpoint, tiny_gated_checkpoint, tiny_checkpoint):
+        expect_suite(run_suite(f"--model-path={checkpoint}", "--history-size", "3", *FAST))
+    history = tmp_path / "reports" / "history"
+    kept = sorted(history.glob("*.json"))
+    assert len(kept) == 3
+    page = (tmp_path / "reports" / "acceptance.html").read_text()
+    assert "(2 run(s), this one last); 1 kept run(s) of other targets left out" in page
+    assert '<img alt="trend" src="data:image/png;base64,' in page
+
+    expect_suite(run_suite(f"--model-path={tiny_checkpoint}", "--history-size", "3", *FAST))
+    now = sorted(history.glob("*.json"))
+    assert len(now) == 3 and now[:2] == kept[1:]  # bounded: the oldest was dropped
+    page = (tmp_path / "reports" / "acceptance.html").read_text()
+    assert "(3 run(s), this one last); 1 kept run(s) of other targets left out" in page
+
+
+def test_a_hung_test_times_out_alone_and_the_reports_are_written(run_suite, tiny_checkpoint, tmp_path):
+    extra = tmp_path / "extra" / "test_extra_hang.py"
+    extra.parent.mkdir()
+    extra.write_text("import time\n\ndef test_device_hangs():\n    time.sleep(60)\n")
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--timeout", "10", *FAST, str(extra))
+    expect_suite(result, failed=1)
+    result.stdout.fnmatch_lines(["*test_device_hangs*", "*Failed: Timeout (>10.0s) from pytest-timeout*"])
+    reports = tmp_path / "reports"
+    for name in REPORTS:
+        assert (reports / name).is_file(), name
+    report = load(reports / "benchmark_report.json")
+    [failed] = [check for check in report["checks"] if check["outcome"] == "failed"]
+    assert failed["nodeid"].endswith("test_device_hangs") and "Timeout (>10.0s)" in failed["message"]
+    assert "Timeout (&gt;10.0s) from pytest-timeout" in (reports / "acceptance.html").read_text()
+    assert "Timeout (&gt;10.0s)" in (reports / "junit.xml").read_text()
+
+
+# the library, without a suite run
+
+LIMITS = RegressionLimits(max_latency_regression_percent=10.0, max_relative_error_increase=0.001)
+
+
+def test_regression_limits_name_the_bad_key(tmp_path):
+    assert regression_limits({"max_latency_regression_percent": 10, "max_relative_error_increase": 0.001},
+                             tmp_path) == LIMITS
+    with pytest.raises(ConfigError, match="regression.max_relative_error_increase must be a non-negative number"):
+        regression_limits({"max_latency_regression_percent": 10}, tmp_path)
+    with pytest.raises(ConfigError, match="regression.max_latency_regression_percent"):
+        regression_limits({"max_latency_regression_percent": -1, "max_relative_error_increase": 0}, tmp_path)
+
+
+def test_saving_keeps_other_targets_and_comparisons_hold_the_limits(tmp_path):
+    figures = {"latency": {"device": {"p50_ms": 10.0, "mean_ms": 11.0, "throughput_img_per_s": 90.0}},
+               "accuracy": {"pooler_output": {"relative_error": 0.002, "cosine": 0.9999}}}
+    one, two = target_key("Ascend910B", "float32", 1), target_key("Ascend910B", "bfloat16", 1)
+    save_entry(tmp_path, "n", one, figures, saved_at="t1", run_id="r1")
+    save_entry(tmp_path, "n", two, figures, saved_at="t2", run_id="r2")
+    entry = load_entry(tmp_path, "n", one)
+    assert entry.run_id == "r1" and load_entry(tmp_path, "n", two).run_id == "r2"
+    with pytest.raises(ConfigError, match="has no entry .*targets in it: Ascend910B"):
+        load_entry(tmp_path, "n", target_key("Ascend910B", "float16", 1))
+
+    assert check_latency(entry, "device", {"p50_ms": 11.0}, LIMITS, "x").passed  # +10 %: at the limit
+    slow = check_latency(entry, "device", {"p50_ms": 11.2}, LIMITS, "x")
+    assert not slow.passed and "p50_ms 11.2 ms vs 10 ms" in slow.message and "+12.0 %" in slow.message
+    assert check_latency(entry, "cpu", {"p50_ms": 1.0}, LIMITS, "x") is None  # no cpu figure stored
+    assert check_latency(entry, "device", {"p50_ms": None, "mean_ms": 11.0}, LIMITS, "x").figure == "device.mean_ms"
+    assert not check_latency(entry, "device", {"p50_ms": math.nan}, LIMITS, "x").passed
+    assert check_accuracy(entry, "pooler_output", 0.003, LIMITS, "x").passed
+    assert not check_accuracy(entry, "pooler_output", 0.0031, LIMITS, "x").passed
+    assert not check_accuracy(entry, "pooler_output", math.nan, LIMITS, "x").passed
+
+
+def test_a_trend_mixes_only_runs_of_one_target():
+    def report(run_id, name, p50):
+        return {"run": {"id": run_id, "started_at": run_id}, "device": {"name": name},
+                "precision": {"dtype": "float32"}, "model": {"weights_sha256": {"model.safetensors": "abc"}},
+                "performance": {"device": {"p50_ms": p50}},
+                "accuracy": {"tensors": {"pooler_output": {"relative_error": "NaN"}}}}
+
+    kept = [report("1", "A", 1.0), report("2", "B", 2.0), report("3", "A", 3.0)]
+    data = trend(kept, report("4", "A", 4.0), last=2)
+    assert [p["run_id"] for p in data["points"]] == ["3", "4"] and data["other_targets_left_out"] == 1
+    assert data["points"][0]["relative_error"] == {"pooler_output": None}  # NaN is a gap, never a value
