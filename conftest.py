@@ -14,6 +14,7 @@ pytest_plugins = [
     "fixtures.diagnosis",
     "fixtures.reporting",
     "fixtures.benchmarking",
+    "fixtures.scale",
 ]
 
 

@@ -26,6 +26,13 @@ class RunConfig:
     thresholds: Thresholds
     #: what a latency limit passed by far more than its stale_fraction does: off, warn, fail
     stale_thresholds: str = "warn"
+    #: scale (issue 6): sweep profile and overrides, determinism runs, soak seconds, graph mode
+    sweep: str = "quick"
+    sweep_batches: tuple[int, ...] | None = None
+    sweep_resolutions: tuple[int, ...] | None = None
+    determinism_runs: int = 3
+    soak_seconds: int = 0
+    compile: str = "off"
 
     @property
     def matrix_dtypes(self) -> tuple[str, ...]:

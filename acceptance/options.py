@@ -17,6 +17,8 @@ DEVICE_KINDS = ("npu", "cuda", "xpu", "mps", "cpu")
 DTYPES = ("float32", "bfloat16", "float16")
 PRECISION_MODES = ("vendor-default", "strict")
 STALE_ACTIONS = ("off", "warn", "fail")
+SWEEP_PROFILES = ("quick", "full", "off")
+COMPILE_MODES = ("off", "on")
 ENV_PREFIX = "DINOV3_"
 
 
@@ -70,6 +72,21 @@ def _dtype_list(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise ValueError(f"expected 'all' or a comma-separated list of {', '.join(DTYPES)}, got {text!r}")
     return tuple(dict.fromkeys(names))
+
+
+def _int_list(multiple_of: int) -> Callable[[str], tuple[int, ...]]:
+    """A comma-separated list of positive integers (multiples of ``multiple_of``)."""
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+        except ValueError:
+            values = ()
+        if not values or any(v < 1 or v % multiple_of for v in values):
+            extra = f" (multiples of {multiple_of})" if multiple_of > 1 else ""
+            raise ValueError(f"expected a comma-separated list of positive integers{extra}, got {text!r}")
+        return values
+
+    return parse
 
 
 def _path(text: str) -> Path:

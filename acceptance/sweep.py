@@ -28,6 +28,8 @@ class SweepProfile:
     resolutions: tuple[int, ...]
     num_runs: int
     warmup: int
+    #: every batch at every resolution, not just the two axes
+    grid: bool = False
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -80,26 +82,39 @@ def run_point(device_model: torch.nn.Module, reference_model: torch.nn.Module, d
             "accuracy": comparison.to_dict()}
 
 
-def run_sweep(point: Callable[[int, int], dict[str, Any]], batches: Sequence[int], resolutions: Sequence[int],
+def sweep_points(batches: Sequence[int], resolutions: Sequence[int], grid: bool) -> list[tuple[int, int]]:
+    """(batch, resolution) points: every batch at the first resolution and every resolution at batch 1
+    (the throughput-vs-batch and latency-vs-resolution axes), or the whole grid."""
+    base = resolutions[0]
+    if grid:
+        chosen = {(b, r) for b in batches for r in resolutions}
+    else:
+        chosen = {(b, base) for b in batches} | {(min(batches), r) for r in resolutions}
+    return sorted(chosen, key=lambda point: (point[1], point[0]))
+
+
+def run_sweep(point: Callable[[int, int], dict[str, Any]], points: Sequence[tuple[int, int]],
               on_oom: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
-    """Every (resolution, batch) point via ``point(batch, resolution)``; an OOM ends that resolution's
-    batches, recorded as its limit, and the sweep goes on with the next resolution."""
-    points: list[dict[str, Any]] = []
-    for resolution in resolutions:
-        for batch in sorted(batches):
-            try:
-                points.append(point(batch, resolution))
-            except (RuntimeError, torch.OutOfMemoryError) as error:
-                if not is_out_of_memory(error):
-                    raise
-                on_oom()
-                points.append({"batch": batch, "resolution": resolution, "status": "out_of_memory",
-                               "error": str(error).splitlines()[0][:300] if str(error) else type(error).__name__})
-                points.extend({"batch": larger, "resolution": resolution, "status": "skipped",
-                               "error": f"batch {batch} already ran out of memory at {resolution}x{resolution}"}
-                              for larger in sorted(batches) if larger > batch)
-                break
-    return points
+    """Every (batch, resolution) point via ``point(batch, resolution)``. Out of memory at a point is
+    recorded as the limit for that resolution (larger batches there are skipped) and the sweep goes on."""
+    results: list[dict[str, Any]] = []
+    oom_at: dict[int, int] = {}  # resolution -> the batch that ran out of memory
+    for batch, resolution in points:
+        if resolution in oom_at and batch > oom_at[resolution]:
+            results.append({"batch": batch, "resolution": resolution, "status": "skipped",
+                            "error": f"batch {oom_at[resolution]} already ran out of memory at "
+                                     f"{resolution}x{resolution}"})
+            continue
+        try:
+            results.append(point(batch, resolution))
+        except (RuntimeError, torch.OutOfMemoryError) as error:
+            if not is_out_of_memory(error):
+                raise
+            on_oom()
+            oom_at[resolution] = batch
+            text = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+            results.append({"batch": batch, "resolution": resolution, "status": "out_of_memory", "error": text})
+    return results
 
 
 def limits(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
