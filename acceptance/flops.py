@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import ConfigError
@@ -21,9 +22,23 @@ from .errors import ConfigError
 PEAK_TABLE = Path(__file__).resolve().parents[1] / "peak_flops.toml"
 
 
+def _count_cpu_attention() -> None:
+    """torch's flop counter has formulas for the CUDA fused attention kernels but not for the CPU
+    one that SDPA dispatches to here, so attention would count as 0 FLOPs on the CPU (about a
+    third of a tiny model's work). Register the same formula for it, once."""
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is None or op in flop_counter.flop_registry or op.default in flop_counter.flop_registry:
+        return
+
+    @flop_counter.register_flop_formula(op)
+    def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def count_flops(model: torch.nn.Module, pixel_values: torch.Tensor) -> int:
     """FLOPs of one ``model(pixel_values=...)`` call as torch's flop counter counts them
-    (matmuls and attention: 2 per multiply-add; elementwise work is not counted)."""
+    (convolution, matmuls and attention: 2 per multiply-add; elementwise work is not counted)."""
+    _count_cpu_attention()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(pixel_values=pixel_values)
     return int(counter.get_total_flops())
