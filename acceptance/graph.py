@@ -17,10 +17,10 @@ def compile_backend(kind: str) -> tuple[str | None, str | None]:
         return None, f"no torch.compile backend is known for {kind} devices"
     if not hasattr(torch, "compile"):
         return None, f"torch {torch.__version__} has no torch.compile"
-    import torch._dynamo  # noqa: PLC0415 - only when graph mode is asked for
+    import torch._dynamo as dynamo  # noqa: PLC0415 - only when graph mode is asked for
 
-    if backend not in torch._dynamo.list_backends(exclude_tags=()):
-        return None, f"torch.compile backend {backend!r} is not registered (installed: {torch._dynamo.list_backends()})"
+    if backend not in dynamo.list_backends(exclude_tags=()):
+        return None, f"torch.compile backend {backend!r} is not registered (installed: {dynamo.list_backends()})"
     if backend == "inductor" and kind == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
         return None, "inductor on the CPU needs a C++ compiler (g++) on PATH"
     return backend, None

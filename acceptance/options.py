@@ -145,6 +145,17 @@ OPTIONS: tuple[Option, ...] = (
            _non_negative_int, "N"),
     Option("stale-thresholds", "warn", "a latency limit passed by more than its stale_fraction (thresholds "
            "file) is stale: off, warn or fail", _choice(STALE_ACTIONS), "ACTION"),
+    Option("sweep", "quick", "batch x resolution sweep profile from [sweep.<profile>] in the thresholds file: "
+           "quick (CI), full, or off", _choice(SWEEP_PROFILES), "PROFILE"),
+    Option("sweep-batches", None, "sweep batch sizes, e.g. 1,2,4,8 (replaces the profile's)", _int_list(1), "LIST"),
+    Option("sweep-resolutions", None, "sweep resolutions, multiples of 16, e.g. 224,448 (replaces the profile's)",
+           _int_list(16), "LIST"),
+    Option("determinism-runs", "3", "repeated forwards of one input checked for identical outputs",
+           _positive_int, "N"),
+    Option("soak-seconds", "0", "run forwards continuously for S seconds checking NaN/Inf, drift and memory "
+           "growth; 0 = off", _non_negative_int, "S"),
+    Option("compile", "off", "graph mode: on runs torch.compile (inductor; the torch_npu backend on NPU) "
+           "against the CPU reference and eager latency; off skips it", _choice(COMPILE_MODES), "MODE"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

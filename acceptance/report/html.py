@@ -230,10 +230,17 @@ def provenance_table(report: Mapping[str, Any]) -> str:
                                            "dinov3-provenance")
 
 
+def _scale_html(report: Mapping[str, Any]) -> str:
+    from .html_scale import scale_html  # noqa: PLC0415 - html_scale imports this module's helpers
+
+    return scale_html(report)
+
+
 def summary_html(report: Mapping[str, Any]) -> str:
     """Everything the report adds above pytest-html's results table, in reading order."""
     return (f"<style>{LAYOUT}{COMPONENTS}</style>" + '<div class="dinov3" id="dinov3-summary">' + verdict_banner(report) + hardware_facts(report)
             + accuracy_table(report) + latency_table(report) + latency_plots(report) + diagnosis_table(report)
+            + _scale_html(report)
             + provenance_table(report) + "</div>")
 
 
