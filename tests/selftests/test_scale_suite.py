@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
-from .conftest import expect_suite
+from .conftest import ROOT, expect_suite
 
 
 def _report(run_suite_result, tmp_path):
@@ -31,3 +32,22 @@ def test_whole_suite_counts_and_sweep_off(run_suite, tiny_checkpoint):
     expect_suite(run_suite(f"--model-path={tiny_checkpoint}"))
     result = run_suite(f"--model-path={tiny_checkpoint}", "--sweep=off", "-m", "sweep")
     result.assert_outcomes(passed=1, skipped=1)  # FLOPs still counted; the sweep itself skipped
+
+
+def test_two_standin_cards_parametrize_the_per_card_tests(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
+    """--device npu with two visible (stand-in) cards: every per-card test once per card; npu:1 just card 1."""
+    package = tmp_path / "standin" / "torch_npu"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('__version__ = "2.9.0.post1+standin"\n'
+                                         "from tests.selftests.standins import torch_npu_standin\n"
+                                         'torch_npu_standin.install(device_count=2, name="Ascend910B2")\n')
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(package.parent), str(ROOT)]))
+    every = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", "--collect-only", "-q",
+                      "-m", "determinism or soak")
+    ids = {line.rsplit("::", 1)[-1] for line in every.stdout.lines if "::" in line}
+    assert ids == {"test_repeated_forwards_identical[card0]", "test_repeated_forwards_identical[card1]",
+                   "test_soak[card0]", "test_soak[card1]"}, every.stdout.str()
+    one = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu:1", "--collect-only", "-q",
+                    "-m", "determinism or soak")
+    ids = {line.rsplit("::", 1)[-1] for line in one.stdout.lines if "::" in line}
+    assert ids == {"test_repeated_forwards_identical[card1]", "test_soak[card1]"}, one.stdout.str()
