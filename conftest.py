@@ -15,6 +15,7 @@ pytest_plugins = [
     "fixtures.reporting",
     "fixtures.benchmarking",
     "fixtures.nightly",
+    "fixtures.scale",
 ]
 
 

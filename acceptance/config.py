@@ -34,6 +34,13 @@ class RunConfig:
     save_baseline: str | None = None
     baselines_dir: Path = Path("reports/baselines")
     history_size: int = 30
+    #: scale (issue 6): sweep profile and overrides, determinism runs, soak seconds, graph mode
+    sweep: str = "quick"
+    sweep_batches: tuple[int, ...] | None = None
+    sweep_resolutions: tuple[int, ...] | None = None
+    determinism_runs: int = 3
+    soak_seconds: int = 0
+    compile: str = "off"
 
     @property
     def matrix_dtypes(self) -> tuple[str, ...]:

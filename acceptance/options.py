@@ -17,6 +17,8 @@ DEVICE_KINDS = ("npu", "cuda", "xpu", "mps", "cpu")
 DTYPES = ("float32", "bfloat16", "float16")
 PRECISION_MODES = ("vendor-default", "strict")
 STALE_ACTIONS = ("off", "warn", "fail")
+SWEEP_PROFILES = ("quick", "full", "off")
+COMPILE_MODES = ("off", "on")
 ENV_PREFIX = "DINOV3_"
 
 
@@ -91,6 +93,21 @@ def _baseline_name(text: str) -> str:
     return check_name(text.strip())
 
 
+def _int_list(multiple_of: int) -> Callable[[str], tuple[int, ...]]:
+    """A comma-separated list of positive integers (multiples of ``multiple_of``)."""
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+        except ValueError:
+            values = ()
+        if not values or any(v < 1 or v % multiple_of for v in values):
+            extra = f" (multiples of {multiple_of})" if multiple_of > 1 else ""
+            raise ValueError(f"expected a comma-separated list of positive integers{extra}, got {text!r}")
+        return values
+
+    return parse
+
+
 def _path(text: str) -> Path:
     if not text.strip():
         raise ValueError("expected a path, got an empty string")
@@ -163,6 +180,17 @@ OPTIONS: tuple[Option, ...] = (
            "--report-dir to survive report clean-ups", _path, "DIR"),
     Option("history-size", "30", "runs kept in <report dir>/history/ for the trend plot (0: keep no history)",
            _non_negative_int, "N"),
+    Option("sweep", "quick", "batch x resolution sweep profile from [sweep.<profile>] in the thresholds file: "
+           "quick (CI), full, or off", _choice(SWEEP_PROFILES), "PROFILE"),
+    Option("sweep-batches", None, "sweep batch sizes, e.g. 1,2,4,8 (replaces the profile's)", _int_list(1), "LIST"),
+    Option("sweep-resolutions", None, "sweep resolutions, multiples of 16, e.g. 224,448 (replaces the profile's)",
+           _int_list(16), "LIST"),
+    Option("determinism-runs", "3", "repeated forwards of one input checked for identical outputs",
+           _positive_int, "N"),
+    Option("soak-seconds", "0", "run forwards continuously for S seconds checking NaN/Inf, drift and memory "
+           "growth; 0 = off", _non_negative_int, "S"),
+    Option("compile", "off", "graph mode: on runs torch.compile (inductor; the torch_npu backend on NPU) "
+           "against the CPU reference and eager latency; off skips it", _choice(COMPILE_MODES), "MODE"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -223,3 +223,42 @@ def load_thresholds(path: Path) -> Thresholds:
         raw=raw,
         latency=latency_limits(raw, path),
     )
+
+
+def _int_list(table: dict[str, Any], key: str, where: str, path: Path, multiple_of: int = 1) -> tuple[int, ...]:
+    value = table.get(key)
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 and v % multiple_of == 0 for v in value):
+        what = "positive integers" + (f" (multiples of {multiple_of})" if multiple_of > 1 else "")
+        raise ConfigError(f"thresholds file {path}: {where}.{key} must be a non-empty list of {what}, got {value!r}",
+                          f"set {where}.{key} = [..] in {path}")
+    return tuple(value)
+
+
+def sweep_profile(thresholds: Thresholds, name: str) -> dict[str, Any]:
+    """[sweep.<name>]: batches, resolutions (multiples of 16), num_runs, warmup, grid (optional bool)."""
+    where, path = f"sweep.{name}", thresholds.path
+    table = thresholds.section("sweep").get(name)
+    if not isinstance(table, dict):
+        raise ConfigError(f"thresholds file {path}: missing table [{where}]",
+                          f"add [{where}] with batches, resolutions, num_runs and warmup to {path}")
+    grid = table.get("grid", False)
+    if not isinstance(grid, bool):
+        raise ConfigError(f"thresholds file {path}: {where}.grid must be true or false, got {grid!r}",
+                          f"set {where}.grid = true or false in {path}")
+    runs, warmup = number(table, "num_runs", where, path), number(table, "warmup", where, path)
+    if runs < 1 or warmup < 0 or runs != int(runs) or warmup != int(warmup):
+        raise ConfigError(f"thresholds file {path}: {where}.num_runs must be >= 1 and warmup >= 0 (integers)",
+                          f"fix {where} in {path}")
+    return {"batches": _int_list(table, "batches", where, path),
+            "resolutions": _int_list(table, "resolutions", where, path, 16),
+            "num_runs": int(runs), "warmup": int(warmup), "grid": grid}
+
+
+def positive_number(thresholds: Thresholds, section: str, key: str) -> float:
+    """A required non-negative number from [section] (determinism, soak limits)."""
+    value = number(thresholds.section(section), key, section, thresholds.path)
+    if value < 0:
+        raise ConfigError(f"thresholds file {thresholds.path}: {section}.{key} must be >= 0, got {value}",
+                          f"set {section}.{key} to a non-negative number in {thresholds.path}")
+    return value

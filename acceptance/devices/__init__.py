@@ -62,4 +62,17 @@ def _open(backend: Backend, index: int | None, selection: tuple[str, ...]) -> De
                   name=backend.device_name(index or 0), count=count, selection=selection)
 
 
-__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "Device", "backend_for", "select_device"]
+
+
+
+def card_indices(spec: str, backend: Backend) -> list[int | None]:
+    """The cards a per-card test runs on: ``kind:N`` -> [N]; ``kind`` with several visible cards ->
+    every index; one card, cpu or mps -> [None] (the session's device)."""
+    kind, _, index_text = spec.partition(":")
+    if index_text:
+        return [int(index_text)]
+    if kind in ("cpu", "mps", "auto"):
+        return [None]
+    count = backend.device_count()
+    return list(range(count)) if count > 1 else [None]
+__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "Device", "backend_for", "card_indices", "select_device"]

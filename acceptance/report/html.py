@@ -233,8 +233,14 @@ def provenance_table(report: Mapping[str, Any]) -> str:
                                            "dinov3-provenance")
 
 
+def _scale_html(report: Mapping[str, Any]) -> str:
+    from .html_scale import scale_html  # noqa: PLC0415 - html_scale imports this module's helpers
+
+    return scale_html(report)
+
+
 SECTIONS = (verdict_banner, hardware_facts, accuracy_table, latency_table, latency_plots, diagnosis_table,
-            provenance_table)
+            _scale_html, provenance_table)
 
 
 def _section(render, report: Mapping[str, Any]) -> str:

@@ -106,7 +106,8 @@ def test_report_renders_in_chromium(run_suite, tiny_checkpoint, tmp_path):
     assert len(probe["rowFigures"]) == 9, probe["rowFigures"]
     assert sum("relative_error" in figures and "min_cosine" in figures for figures in probe["rowFigures"]) == 2
     assert [(plot["alt"], plot["complete"], plot["shown"]) for plot in probe["plots"]] == [
-        ("latency distribution", True, True), ("CPU vs device", True, True), ("error against depth", True, True)]
+        ("latency distribution", True, True), ("CPU vs device", True, True), ("error against depth", True, True),
+        ("Throughput vs batch", True, True), ("Latency vs resolution", True, True)]  # the quick sweep
     assert all(plot["width"] > 300 for plot in probe["plots"])
 
     # and on screen: NOT VALID FOR SIGN-OFF is drawn on #e65100 near the top of the page

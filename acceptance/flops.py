@@ -1,0 +1,115 @@
+"""FLOPs per forward (torch.utils.flop_counter), achieved TFLOP/s and MFU against a peak table.
+
+The peak table is a data file (peak_flops.toml: device-name glob -> dtype ->
+TFLOP/s) users extend; for the CPU, where no datasheet figure fits the host,
+the peak is measured on the spot by a float32 GEMM.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils import flop_counter
+from torch.utils.flop_counter import FlopCounterMode
+
+from .errors import ConfigError
+
+PEAK_TABLE = Path(__file__).resolve().parents[1] / "peak_flops.toml"
+
+
+def _count_cpu_attention() -> None:
+    """torch's flop counter has formulas for the CUDA fused attention kernels but not for the CPU
+    one that SDPA dispatches to here, so attention would count as 0 FLOPs on the CPU (about a
+    third of a tiny model's work). Register the same formula for it, once."""
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is None or op in flop_counter.flop_registry or op.default in flop_counter.flop_registry:
+        return
+
+    @flop_counter.register_flop_formula(op)
+    def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def count_flops(model: torch.nn.Module, pixel_values: torch.Tensor) -> int:
+    """FLOPs of one ``model(pixel_values=...)`` call as torch's flop counter counts them
+    (convolution, matmuls and attention: 2 per multiply-add; elementwise work is not counted)."""
+    _count_cpu_attention()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(pixel_values=pixel_values)
+    return int(counter.get_total_flops())
+
+
+def load_peak_table(path: Path = PEAK_TABLE) -> list[tuple[str, dict[str, float]]]:
+    """[(device glob, {dtype: TFLOP/s})] in file order; ConfigError naming the bad key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"peak FLOP table {path} cannot be read: {error}",
+                          f"fix or restore {path} (TOML: [[peak]] device = glob, float32 = TFLOP/s)") from None
+    entries = []
+    for number, entry in enumerate(raw.get("peak", [])):
+        where = f"peak[{number}]"
+        device = entry.get("device")
+        if not isinstance(device, str) or not device:
+            raise ConfigError(f"peak FLOP table {path}: {where}.device must be a device-name glob",
+                              f"set device = \"<glob>\" in {where} of {path}")
+        rates = {}
+        for key, value in entry.items():
+            if key == "device":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"peak FLOP table {path}: {where}.{key} must be a positive TFLOP/s, got {value!r}",
+                                  f"set {where}.{key} to a positive number in {path}")
+            rates[key] = float(value)
+        entries.append((device, rates))
+    return entries
+
+
+def table_peak_tflops(device_name: str, dtype: str, table: list[tuple[str, dict[str, float]]]) -> float | None:
+    """The first entry whose glob matches the device name (case-insensitive) and has the dtype."""
+    for glob, rates in table:
+        if fnmatch.fnmatch(device_name.lower(), glob.lower()) and dtype in rates:
+            return rates[dtype]
+    return None
+
+
+def measure_cpu_gemm_tflops(size: int = 1024, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best-of-``repeats`` TFLOP/s of a size x size GEMM on the CPU: the host's practical peak."""
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    torch.mm(a, b)  # warm-up: thread pool, caches
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e12
+
+
+def tflops_per_s(flops: int, mean_ms: float) -> float:
+    """Achieved TFLOP/s of one call that does ``flops`` in ``mean_ms`` milliseconds."""
+    return flops / (mean_ms / 1000) / 1e12 if mean_ms > 0 else float("nan")
+
+
+def mfu(achieved_tflops: float, peak_tflops: float | None) -> float | None:
+    """Model FLOP utilisation: achieved / peak (None without a peak)."""
+    if peak_tflops is None or not peak_tflops > 0:
+        return None
+    return achieved_tflops / peak_tflops
+
+
+def peak_for(device_name: str, dtype: str, is_cpu: bool, table_path: Path = PEAK_TABLE) -> dict[str, Any]:
+    """{"tflops", "source"}: the table's figure, or for the CPU a GEMM measured now; None with the reason."""
+    peak = table_peak_tflops(device_name, dtype, load_peak_table(table_path))
+    if peak is not None:
+        return {"tflops": peak, "source": f"{table_path.name} ({device_name}, {dtype})"}
+    if is_cpu:
+        gemm_dtype = getattr(torch, dtype)
+        return {"tflops": measure_cpu_gemm_tflops(dtype=gemm_dtype),
+                "source": f"measured: 1024x1024 {dtype} GEMM on this CPU, best of 5"}
+    return {"tflops": None, "source": f"no entry for {device_name!r} / {dtype} in {table_path}: add one to get MFU"}

@@ -1,0 +1,129 @@
+"""Batch x resolution sweeps: latency, throughput, peak memory, FLOPs and accuracy per point.
+
+Each point runs the device model on a batch of the input image resized to the
+point's resolution and compares it with the CPU float32 reference of the same
+input. Out-of-memory at a point is recorded as that configuration's limit and
+the sweep goes on (larger batches at the same resolution are not tried).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .devices import Device
+from .flops import count_flops, mfu, tflops_per_s
+from .metrics import compare
+from .timing import measure
+
+NOT_MEASURABLE = "not measurable on this backend"
+
+
+@dataclass(frozen=True)
+class SweepProfile:
+    batches: tuple[int, ...]
+    resolutions: tuple[int, ...]
+    num_runs: int
+    warmup: int
+    #: every batch at every resolution, not just the two axes
+    grid: bool = False
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """torch.OutOfMemoryError, or a runtime error whose text says it ran out of memory (NPU, MPS, XPU)."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def free_device_memory(device: Device) -> None:
+    """Return cached blocks to the runtime after an OOM so the next point starts clean."""
+    module = getattr(torch, device.kind, None)
+    empty_cache = getattr(module, "empty_cache", None) if not device.is_cpu else None
+    if empty_cache is not None:
+        empty_cache()
+
+
+def resize(pixel_values: torch.Tensor, resolution: int, batch: int) -> torch.Tensor:
+    """The [1, 3, H, W] input at ``resolution`` (bicubic, as the processor resizes), repeated ``batch`` times."""
+    if resolution % 16:
+        raise ValueError(f"resolution must be a multiple of the patch size 16, got {resolution}")
+    single = pixel_values[:1]
+    if single.shape[-1] != resolution or single.shape[-2] != resolution:
+        single = F.interpolate(single, size=(resolution, resolution), mode="bicubic", align_corners=False)
+    return single.expand(batch, -1, -1, -1).contiguous()
+
+
+def run_point(device_model: torch.nn.Module, reference_model: torch.nn.Module, device: Device,
+              pixel_values: torch.Tensor, batch: int, resolution: int, *, num_runs: int, warmup: int,
+              dtype: torch.dtype, peak_tflops: float | None) -> dict[str, Any]:
+    """One sweep point as plain data; raises what the forward raises (OOM included)."""
+    inputs = resize(pixel_values, resolution, batch)
+    with torch.no_grad():
+        reference = reference_model(pixel_values=inputs).last_hidden_state
+    on_device = inputs.to(device.torch_device, dtype)
+    device.backend.reset_peak_memory(device.index or 0)
+    with torch.no_grad():
+        stats = measure(device_model, on_device, device, num_runs=num_runs, warmup=warmup, batch_size=batch)
+        output = device_model(pixel_values=on_device).last_hidden_state
+        device.synchronize()
+    peak = device.backend.max_memory_allocated(device.index or 0)
+    comparison = compare("last_hidden_state", reference, output.float().cpu())
+    with torch.no_grad():
+        flops = count_flops(device_model, on_device)
+    achieved = tflops_per_s(flops, stats.mean_ms)
+    return {"batch": batch, "resolution": resolution, "status": "ok", "latency": stats.to_dict(),
+            "throughput_img_per_s": stats.throughput_img_per_s,
+            "peak_memory_bytes": peak, "peak_memory_note": None if peak is not None else NOT_MEASURABLE,
+            "flops_per_forward": flops, "achieved_tflops": achieved, "mfu": mfu(achieved, peak_tflops),
+            "accuracy": comparison.to_dict()}
+
+
+def sweep_points(batches: Sequence[int], resolutions: Sequence[int], grid: bool) -> list[tuple[int, int]]:
+    """(batch, resolution) points: every batch at the first resolution and every resolution at batch 1
+    (the throughput-vs-batch and latency-vs-resolution axes), or the whole grid."""
+    base = resolutions[0]
+    if grid:
+        chosen = {(b, r) for b in batches for r in resolutions}
+    else:
+        chosen = {(b, base) for b in batches} | {(min(batches), r) for r in resolutions}
+    return sorted(chosen, key=lambda point: (point[1], point[0]))
+
+
+def run_sweep(point: Callable[[int, int], dict[str, Any]], points: Sequence[tuple[int, int]],
+              on_oom: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
+    """Every (batch, resolution) point via ``point(batch, resolution)``. Out of memory at a point is
+    recorded as the limit for that resolution (larger batches there are skipped) and the sweep goes on."""
+    results: list[dict[str, Any]] = []
+    oom_at: dict[int, int] = {}  # resolution -> the batch that ran out of memory
+    for batch, resolution in points:
+        if resolution in oom_at and batch > oom_at[resolution]:
+            results.append({"batch": batch, "resolution": resolution, "status": "skipped",
+                            "error": f"batch {oom_at[resolution]} already ran out of memory at "
+                                     f"{resolution}x{resolution}"})
+            continue
+        try:
+            results.append(point(batch, resolution))
+        except (RuntimeError, torch.OutOfMemoryError) as error:
+            if not is_out_of_memory(error):
+                raise
+            on_oom()
+            oom_at[resolution] = batch
+            text = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+            results.append({"batch": batch, "resolution": resolution, "status": "out_of_memory", "error": text})
+    return results
+
+
+def limits(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per resolution: the largest batch that ran and the first that ran out of memory (or None)."""
+    result: dict[str, Any] = {}
+    for p in points:
+        entry = result.setdefault(str(p["resolution"]), {"max_batch_ok": None, "first_oom_batch": None})
+        if p["status"] == "ok":
+            entry["max_batch_ok"] = max(entry["max_batch_ok"] or 0, p["batch"])
+        elif p["status"] == "out_of_memory" and entry["first_oom_batch"] is None:
+            entry["first_oom_batch"] = p["batch"]
+    return result

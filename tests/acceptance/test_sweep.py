@@ -1,0 +1,51 @@
+"""Batch x resolution sweep: latency, throughput, peak memory, FLOPs/MFU and accuracy at every point."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from acceptance.flops import count_flops
+from acceptance.metrics import at_least, less_than
+from acceptance.sweep import free_device_memory, limits, run_point, run_sweep, sweep_points
+from fixtures.benchmarking import fail_under_xdist
+
+pytestmark = pytest.mark.sweep
+
+
+def test_sweep_points_accurate_and_recorded(pytestconfig, sweep_settings, device, device_model, reference_model,
+                                            pixel_values, run_config, results, peak_tflops):
+    """Every point is timed and held to [accuracy.<dtype>]; an out-of-memory point is recorded as the limit."""
+    fail_under_xdist(pytestconfig)
+    profile = sweep_settings
+    dtype = getattr(torch, run_config.dtype)
+    points = run_sweep(
+        lambda batch, resolution: run_point(device_model, reference_model, device, pixel_values, batch, resolution,
+                                            num_runs=profile.num_runs, warmup=profile.warmup, dtype=dtype,
+                                            peak_tflops=peak_tflops["tflops"]),
+        sweep_points(profile.batches, profile.resolutions, profile.grid), on_oom=lambda: free_device_memory(device))
+    results.sections["sweep"] = {"profile": run_config.sweep, "batches": list(profile.batches),
+                                 "resolutions": list(profile.resolutions), "grid": profile.grid,
+                                 "num_runs": profile.num_runs, "warmup": profile.warmup, "device": device.label,
+                                 "dtype": run_config.dtype, "points": points, "limits": limits(points)}
+    limit = run_config.thresholds.accuracy_for(run_config.dtype)
+    bad = [f"batch {p['batch']} at {p['resolution']}: relative error {p['accuracy']['relative_error']:.3e} "
+           f"(allowed < {limit.max_relative_error}), cosine {p['accuracy']['cosine']:.6f} "
+           f"(allowed >= {limit.min_cosine})"
+           for p in points if p["status"] == "ok" and not (
+               less_than(p["accuracy"]["relative_error"], limit.max_relative_error)
+               and at_least(p["accuracy"]["cosine"], limit.min_cosine))]
+    assert any(p["status"] == "ok" for p in points), f"no sweep point ran: {points}"
+    assert not bad, ("device last_hidden_state vs the CPU float32 reference of the same input, per sweep point: "
+                     + "; ".join(bad))
+
+
+def test_flops_and_utilisation_recorded(device_model, pixel_values, device, run_config, results, peak_tflops):
+    """FLOPs per forward (torch.utils.flop_counter) at the run's input, and the peak used for MFU."""
+    inputs = pixel_values.to(device.torch_device, getattr(torch, run_config.dtype))
+    flops = count_flops(device_model, inputs)
+    section = results.sections.setdefault("utilisation", {})
+    section.update({"flops_per_forward": flops, "batch_size": int(inputs.shape[0]),
+                    "resolution": int(inputs.shape[-1])})
+    assert flops > 0, f"flop counter counted {flops} FLOPs for a forward of {list(inputs.shape)}; expected > 0"
+    assert peak_tflops["tflops"] is None or peak_tflops["tflops"] > 0, f"peak {peak_tflops}"
