@@ -28,6 +28,14 @@ def expect_suite(result: pytest.RunResult, passed: int = 0, failed: int = 0, **o
 TINY_CONFIG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
 
 
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker_inside(monkeypatch):
+    """The self-tests may run under pytest-xdist (-n); the suites they start in subprocesses must not
+    inherit the worker's variables, or their latency tests would rightly refuse to run."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A tiny dinov3_vit checkpoint written with save_pretrained (4 registers, gelu MLP)."""

@@ -40,6 +40,8 @@ def test_two_standin_cards_parametrize_the_per_card_tests(run_suite, tiny_checkp
     package.mkdir(parents=True)
     (package / "__init__.py").write_text('__version__ = "2.9.0.post1+standin"\n'
                                          "from tests.selftests.standins import torch_npu_standin\n"
+                                         "from tests.selftests.standins.torch_npu_standin import "
+                                         "npu_fusion_attention\n"
                                          'torch_npu_standin.install(device_count=2, name="Ascend910B2")\n')
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(package.parent), str(ROOT)]))
     every = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", "--collect-only", "-q",

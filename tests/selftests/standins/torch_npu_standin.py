@@ -53,3 +53,9 @@ def install(device_count: int = 2, name: str = "Ascend910B2") -> None:
     """What `import torch_npu` does, as far as this suite can see."""
     torch.utils.rename_privateuse1_backend("npu")
     torch.npu = build(device_count, name)
+
+
+def npu_fusion_attention(*args, **kwargs):
+    """Imported by transformers (integrations/npu_flash_attention.py) whenever torch_npu is present;
+    the stand-in runs no kernels."""
+    raise RuntimeError("the torch_npu stand-in has no NPU kernels")
