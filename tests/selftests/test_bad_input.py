@@ -39,24 +39,23 @@ def copy_checkpoint(tiny: Path, tmp: Path, name: str = "checkpoint") -> Path:
     return folder
 
 
-def with_config(change: Callable[[dict], object]):
+def with_json(file_name: str, change: Callable[[dict], object]):
+    """A copy of the tiny checkpoint with one of its JSON files edited by ``change``."""
     def build(tmp: Path, tiny: Path, env) -> list[str]:
         folder = copy_checkpoint(tiny, tmp)
-        config = json.loads((folder / "config.json").read_text())
-        change(config)
-        (folder / "config.json").write_text(json.dumps(config))
+        data = json.loads((folder / file_name).read_text())
+        change(data)
+        (folder / file_name).write_text(json.dumps(data))
         return ["--model-path", str(folder)]
     return build
+
+
+def with_config(change: Callable[[dict], object]):
+    return with_json("config.json", change)
 
 
 def with_preprocessor(change: Callable[[dict], object]):
-    def build(tmp: Path, tiny: Path, env) -> list[str]:
-        folder = copy_checkpoint(tiny, tmp)
-        settings = json.loads((folder / "preprocessor_config.json").read_text())
-        change(settings)
-        (folder / "preprocessor_config.json").write_text(json.dumps(settings))
-        return ["--model-path", str(folder)]
-    return build
+    return with_json("preprocessor_config.json", change)
 
 
 def builtin_cache_is_a_file(tmp, tiny, env):
