@@ -1,31 +1,26 @@
-"""Wiring only: the suite's option group and the plugin modules that hold its fixtures and hooks.
+"""Wiring only. The suite is the pytest plugin ``fixtures/plugin.py``; markers, test paths and
+report defaults live in pytest.ini, the option table in acceptance/options.py.
 
-Markers, test paths and report defaults live in pytest.ini; the option table
-itself lives in acceptance/options.py so the command lines share it.
+``pip install -e .`` installs the plugin (README), so pytest knows the suite's options
+before it reads the command line. Where it is not installed, this file loads it
+instead - then pytest has read the command line already, and a path option must be
+written with ``=`` (``--model-path=DIR``).
 """
 
-from acceptance.options import OPTIONS
+from __future__ import annotations
 
-pytest_plugins = [
-    "fixtures.session",
-    "fixtures.models",
-    "fixtures.inputs",
-    "fixtures.outputs",
-    "fixtures.diagnosis",
-    "fixtures.reporting",
-    "fixtures.benchmarking",
-    "fixtures.nightly",
-    "fixtures.scale",
-]
+import pytest
+
+from fixtures import plugin
 
 
-def pytest_addoption(parser):
-    # "--model-path=DIR", with "=": pytest reads an existing path after an option it does not know yet
-    # (ours are added by this file) as a test path and looks for pytest.ini beside it (pytest #8846)
-    group = parser.getgroup("dinov3", "DINOv3 acceptance suite (each option also reads DINOV3_<NAME>; "
-                            "write paths as --model-path=DIR)")
-    for option in OPTIONS:
-        # a switch stores the text "true", parsed by the same table entry as its environment variable
-        kind = {"metavar": option.metavar} if option.takes_value else {"action": "store_const", "const": "true"}
-        group.addoption(option.flag, dest=option.dest, default=None, **kind,
-                        help=f"{option.help} (env {option.env}; default: {option.default or 'see text'})")
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if not pluginmanager.has_plugin(plugin.PLUGIN_NAME):
+        pluginmanager.register(plugin, plugin.PLUGIN_NAME)  # its options are added now, as if installed
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if plugin.installed():
+        return []
+    return ["dinov3: the suite's plugin is not installed in this Python: write path options as "
+            "--model-path=DIR, or run `pip install -e .` once so that --model-path DIR works too"]

@@ -385,14 +385,14 @@ def lfs_checkpoint(tiny_checkpoint, tmp_path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("form", ["equals", "with-test-path", "environment"])
+@pytest.mark.parametrize("form", ["space", "equals", "with-test-path", "environment"])
 def test_lfs_pointer_from_the_command_line(form, lfs_checkpoint):
-    """`pytest --model-path=DIR` (and the other forms docs/errors.md gives) on a folder outside the repository.
+    """`pytest --model-path DIR` (and every other form) on a folder outside the repository, from its root.
 
-    (`--model-path DIR`, with a space, is only safe for folders inside the repository: pytest takes an
-    existing path after an option it does not know yet as a test path and looks for pytest.ini there.)
+    (With a space, pytest first takes DIR for a test path and looks for pytest.ini there; the installed
+    plugin then runs the command again with the value joined: fixtures/plugin.py.)
     """
-    args = {"equals": [f"--model-path={lfs_checkpoint}"],
+    args = {"space": ["--model-path", str(lfs_checkpoint)], "equals": [f"--model-path={lfs_checkpoint}"],
             "with-test-path": ["--model-path", str(lfs_checkpoint), "tests/acceptance"],
             "environment": []}[form]
     result = user_run(*args, env={"DINOV3_MODEL_PATH": str(lfs_checkpoint)} if form == "environment" else None)
