@@ -194,7 +194,7 @@ def profile_distance(measured: Sequence[float], expected: Sequence[float], floor
         raise ValueError(f"profiles differ in length: measured {len(measured)}, expected {len(expected)}, "
                          f"floors {len(floors)} points")
     total = 0.0
-    for m, e, floor in zip(measured, expected, floors, strict=True):
+    for m, e, floor in zip(measured, expected, floors):  # lengths checked above
         if math.isnan(m) or math.isnan(e):
             return math.nan
         total += abs(math.log10(max(m, floor)) - math.log10(max(e, floor)))  # inf stays inf: no match
