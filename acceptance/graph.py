@@ -6,8 +6,11 @@ import shutil
 
 import torch
 
-#: the compile backend per device kind (torch_npu registers "npu" with dynamo)
-BACKEND_FOR_KIND = {"npu": "npu", "cuda": "inductor", "cpu": "inductor", "xpu": "inductor"}
+from .devices.npu import TORCH_NPU_SURFACE
+
+#: the compile backend per device kind (torch_npu registers "npu" with dynamo: see TORCH_NPU_SURFACE)
+BACKEND_FOR_KIND = {"npu": TORCH_NPU_SURFACE.compile_backend, "cuda": "inductor", "cpu": "inductor",
+                    "xpu": "inductor"}
 
 
 def compile_backend(kind: str) -> tuple[str | None, str | None]:

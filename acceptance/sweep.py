@@ -41,10 +41,7 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 def free_device_memory(device: Device) -> None:
     """Return cached blocks to the runtime after an OOM so the next point starts clean."""
-    module = getattr(torch, device.kind, None)
-    empty_cache = getattr(module, "empty_cache", None) if not device.is_cpu else None
-    if empty_cache is not None:
-        empty_cache()
+    device.backend.empty_cache()
 
 
 def resize(pixel_values: torch.Tensor, resolution: int, batch: int) -> torch.Tensor:

@@ -40,5 +40,8 @@ class TorchModuleBackend(Backend):
     def reset_peak_memory(self, index: int) -> None:
         self.module().reset_peak_memory_stats(index)
 
+    def empty_cache(self) -> None:
+        self.module().empty_cache()
+
     def event_class(self) -> Any | None:
         return getattr(self.module(), "Event", None)

@@ -69,6 +69,9 @@ class Backend:
     def reset_peak_memory(self, index: int) -> None:
         """Start a new peak-memory window (no-op where unsupported)."""
 
+    def empty_cache(self) -> None:
+        """Return the runtime's cached, unused blocks (after an out-of-memory error; no-op where none)."""
+
     def event_class(self) -> Any | None:
         """The runtime's Event class for device-side timing, or None."""
         return None

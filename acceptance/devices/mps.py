@@ -30,5 +30,8 @@ class MpsBackend(Backend):
     def memory_allocated(self, index: int) -> int | None:
         return int(torch.mps.current_allocated_memory())
 
+    def empty_cache(self) -> None:
+        torch.mps.empty_cache()
+
     def event_class(self):
         return getattr(torch.mps, "Event", None)

@@ -11,14 +11,57 @@ import importlib.util
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
 from .accelerator import TorchModuleBackend
 
 SET_ENV = "/usr/local/Ascend/ascend-toolkit/set_env.sh"
+
+
+@dataclass(frozen=True)
+class TorchNpuSurface:
+    """The names of torch_npu this suite uses, and how it calls them."""
+
+    #: torch.npu functions -> how many positional arguments the suite passes
+    functions: Mapping[str, int]
+    #: torch.npu.Event: the keyword arguments it is built with, its methods -> positional arguments
+    event_keywords: tuple[str, ...]
+    event_methods: Mapping[str, int]
+    #: torch.npu.<group>.allow_hf32 -> (the option its getter reads, what the getter says when it is unset)
+    hf32_switches: Mapping[str, tuple[str, bool]]
+    #: set_option's options -> every value it accepts (default_acl_precision_mode reports these)
+    options: Mapping[str, tuple[str, ...]]
+    #: names read from the torch_npu package itself, and from its extension module torch_npu._C
+    package_attributes: tuple[str, ...]
+    c_functions: tuple[str, ...]
+    #: the torch device type (and torch.<name> module) that `import torch_npu` registers
+    device_type: str
+    #: the torch.compile (dynamo) backend graph mode uses on NPU
+    compile_backend: str
+
+
+#: Everything of torch_npu the suite touches - the backend below, accelerator.TorchModuleBackend through
+#: torch.npu, and graph.py - and nothing else may be used. It exists because torch_npu cannot run without
+#: CANN: the self-tests run the backend on a stand-in built from exactly this surface
+#: (tests/selftests/standins/torch_npu_standin.py), and check the surface itself against the sources of
+#: the real torch-npu wheels (tests/selftests/test_torch_npu_contract.py), so neither can drift.
+TORCH_NPU_SURFACE = TorchNpuSurface(
+    functions={"is_available": 0, "device_count": 0, "get_device_name": 1, "synchronize": 1,
+               "memory_allocated": 1, "max_memory_allocated": 1, "reset_peak_memory_stats": 1,
+               "empty_cache": 0, "set_option": 1},
+    event_keywords=("enable_timing",),
+    event_methods={"record": 0, "elapsed_time": 1},
+    hf32_switches={"conv": ("ALLOW_CONV_HF32", True), "matmul": ("ALLOW_MATMUL_HF32", False)},
+    options={"ACL_PRECISION_MODE": ("allow_fp32_to_fp16", "must_keep_origin_dtype")},
+    package_attributes=("__version__", "_C"),
+    c_functions=("_npu_getOption",),
+    device_type="npu",
+    compile_backend="npu",
+)
 ACL_PRECISION_MODE = "ACL_PRECISION_MODE"
 STRICT_ACL_PRECISION_MODE = "must_keep_origin_dtype"
 

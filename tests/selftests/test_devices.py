@@ -94,6 +94,20 @@ def test_npu_reads_precision_defaults_and_memory(standin_npu):
     assert ("reset_peak_memory_stats", 0) in standin_npu.CALLS
 
 
+def test_npu_events_and_cache_as_the_timing_and_sweep_use_them(standin_npu):
+    from acceptance.sweep import free_device_memory
+    from acceptance.timing import _EventPairs
+
+    device = select_device("npu")
+    pairs = _EventPairs(device.backend.event_class(), 1)
+    start, end = pairs.next()
+    start.record()
+    end.record()
+    assert pairs.elapsed_ms() == [1.0]
+    free_device_memory(device)
+    assert ("empty_cache",) in standin_npu.CALLS
+
+
 def test_missing_torch_npu_says_how_to_install(clean_npu):
     with pytest.raises(DeviceUnavailable) as raised:
         select_device("npu")

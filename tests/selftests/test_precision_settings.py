@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import types
 
 import pytest
 import torch
@@ -14,61 +13,14 @@ from acceptance.devices.cuda import CudaBackend
 from acceptance.devices.npu import NpuBackend, default_acl_precision_mode
 from acceptance.errors import ConfigError, DeviceUnavailable
 from acceptance.options import resolve
-
-
-class StandInTorchNpu:
-    """torch_npu's precision surface, as its own code implements it: switches stored in an option registry.
-
-    conv.allow_hf32 reads ALLOW_CONV_HF32 (unset = enabled), matmul.allow_hf32
-    reads ALLOW_MATMUL_HF32 (unset = disabled), set_option validates and stores.
-    """
-
-    def __init__(self, chip: str = "Ascend910B2", read_back_acl: bool = True):
-        self.options: dict[str, str] = {}
-        self.chip = chip
-        registry = self.options
-
-        class Switch:
-            def __init__(self, key: str, default: bool):
-                object.__setattr__(self, "_key", key)
-                object.__setattr__(self, "_default", default)
-
-            def __getattr__(self, name):
-                if name != "allow_hf32":
-                    raise AttributeError(name)
-                value = registry.get(self._key)
-                return self._default if not value else value == "enable"
-
-            def __setattr__(self, name, value):
-                registry[self._key] = "enable" if value else "disable"
-
-        def set_option(option: dict) -> None:
-            for key, value in option.items():
-                if key == "ACL_PRECISION_MODE" and value not in ("allow_fp32_to_fp16", "must_keep_origin_dtype"):
-                    raise ValueError(f"value of {key} should be in [...] but got {value}")
-                registry[key] = str(value)
-
-        def get_option(key: str):
-            if key == "ACL_PRECISION_MODE" and not read_back_acl:
-                return None
-            value = registry.get(key)
-            return value.encode() if value is not None else None
-
-        self.npu = types.SimpleNamespace(
-            conv=Switch("ALLOW_CONV_HF32", True), matmul=Switch("ALLOW_MATMUL_HF32", False), set_option=set_option,
-            is_available=lambda: True, device_count=lambda: 2, get_device_name=lambda index=0: chip,
-            synchronize=lambda index=None: None)
-        self.module = types.ModuleType("torch_npu")
-        self.module.__version__ = "2.9.0.post1+standin"
-        self.module._C = types.SimpleNamespace(_npu_getOption=get_option)
-        self.module.npu = self.npu
+from tests.selftests.standins import torch_npu_standin
 
 
 @pytest.fixture
 def stand_in_npu(monkeypatch):
     """Install a stand-in torch_npu and torch.npu for the duration of one test."""
-    def install(**kwargs) -> StandInTorchNpu:
-        fake = StandInTorchNpu(**kwargs)
+    def install(chip: str = "Ascend910B2", **kwargs) -> torch_npu_standin.StandIn:
+        fake = torch_npu_standin.build(name=chip, **kwargs)
         monkeypatch.setitem(sys.modules, "torch_npu", fake.module)
         monkeypatch.setattr(torch, "npu", fake.npu, raising=False)
         return fake
