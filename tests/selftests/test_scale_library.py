@@ -97,7 +97,8 @@ def test_mfu_arithmetic_and_peak_table(tmp_path):
     assert table_peak_tflops("Ascend910B2", "float64", table) is None
     assert peak_for("Unknown GPU", "float32", is_cpu=False)["tflops"] is None
     cpu_peak = peak_for("AMD EPYC", "float32", is_cpu=True)
-    assert cpu_peak["tflops"] > 0 and cpu_peak["source"].startswith("measured")
+    assert cpu_peak["tflops"] > 0 and cpu_peak["source"].startswith("measured") and cpu_peak["measured"] is True
+    assert peak_for("Ascend910B2", "float16", is_cpu=False)["measured"] is False  # a spec sheet: MFU <= 1
     bad = tmp_path / "peak.toml"
     bad.write_text('[[peak]]\ndevice = "X*"\nfloat32 = -1\n')
     with pytest.raises(ConfigError, match=r"peak\[0\]\.float32"):
