@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
-from .options import resolve
+from .options import OPTIONS, resolve
 from .thresholds import Thresholds, load_thresholds
+
+
+#: option fields kept under another name here (``thresholds`` holds the parsed file, not its path)
+_STORED_AS = {"thresholds": "thresholds_path"}
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_json_ready(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,12 @@ class RunConfig:
     determinism_runs: int = 3
     soak_seconds: int = 0
     compile: str = "off"
+
+    def option_values(self) -> dict[str, Any]:
+        """Every option of the OPTIONS table by field name, as resolved, JSON-ready (paths as strings,
+        tuples as lists, None where not given): what the report records under run.options."""
+        return {option.field: _json_ready(getattr(self, _STORED_AS.get(option.field, option.field)))
+                for option in OPTIONS}
 
     @property
     def matrix_dtypes(self) -> tuple[str, ...]:

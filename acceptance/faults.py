@@ -22,11 +22,14 @@ OUT_OF_MEMORY_TEXT = ("out of memory", "failed to allocate memory", "can't alloc
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """True for torch's OutOfMemoryError and the runtime errors that say the same in words."""
+    """True for torch's OutOfMemoryError, Python's MemoryError (a failed host allocation, often without
+    text) and the runtime errors that say the same in words."""
+    if isinstance(error, MemoryError):
+        return True
     oom_class = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
     if oom_class is not None and isinstance(error, oom_class):
         return True
-    return isinstance(error, (RuntimeError, MemoryError)) and any(
+    return isinstance(error, RuntimeError) and any(
         text in str(error).lower() for text in OUT_OF_MEMORY_TEXT)
 
 

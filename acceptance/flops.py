@@ -104,12 +104,14 @@ def mfu(achieved_tflops: float, peak_tflops: float | None) -> float | None:
 
 
 def peak_for(device_name: str, dtype: str, is_cpu: bool, table_path: Path = PEAK_TABLE) -> dict[str, Any]:
-    """{"tflops", "source"}: the table's figure, or for the CPU a GEMM measured now; None with the reason."""
+    """{"tflops", "source", "measured"}: the table's figure (a spec-sheet peak no run can pass), or for the
+    CPU a GEMM measured now (a practical peak a model's own GEMMs may pass); None with the reason."""
     peak = table_peak_tflops(device_name, dtype, load_peak_table(table_path))
     if peak is not None:
-        return {"tflops": peak, "source": f"{table_path.name} ({device_name}, {dtype})"}
+        return {"tflops": peak, "source": f"{table_path.name} ({device_name}, {dtype})", "measured": False}
     if is_cpu:
         gemm_dtype = getattr(torch, dtype)
         return {"tflops": measure_cpu_gemm_tflops(dtype=gemm_dtype),
-                "source": f"measured: 1024x1024 {dtype} GEMM on this CPU, best of 5"}
-    return {"tflops": None, "source": f"no entry for {device_name!r} / {dtype} in {table_path}: add one to get MFU"}
+                "source": f"measured: 1024x1024 {dtype} GEMM on this CPU, best of 5", "measured": True}
+    return {"tflops": None, "source": f"no entry for {device_name!r} / {dtype} in {table_path}: add one to get MFU",
+            "measured": False}

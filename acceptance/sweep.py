@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .devices import Device
+from .faults import is_out_of_memory
 from .flops import count_flops, mfu, tflops_per_s
 from .metrics import compare
 from .timing import measure
@@ -30,13 +31,6 @@ class SweepProfile:
     warmup: int
     #: every batch at every resolution, not just the two axes
     grid: bool = False
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """torch.OutOfMemoryError, or a runtime error whose text says it ran out of memory (NPU, MPS, XPU)."""
-    if isinstance(error, torch.OutOfMemoryError):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
 def free_device_memory(device: Device) -> None:
@@ -104,7 +98,7 @@ def run_sweep(point: Callable[[int, int], dict[str, Any]], points: Sequence[tupl
             continue
         try:
             results.append(point(batch, resolution))
-        except (RuntimeError, torch.OutOfMemoryError) as error:
+        except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
             if not is_out_of_memory(error):
                 raise
             on_oom()

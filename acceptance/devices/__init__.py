@@ -65,14 +65,19 @@ def _open(backend: Backend, index: int | None, selection: tuple[str, ...]) -> De
 
 
 
-def card_indices(spec: str, backend: Backend) -> list[int | None]:
+def card_indices(spec: str, backend: Backend, resolved_kind: str | None = None) -> list[int | None]:
     """The cards a per-card test runs on: ``kind:N`` -> [N]; ``kind`` with several visible cards ->
-    every index; one card, cpu or mps -> [None] (the session's device)."""
+    every index; one card, cpu or mps -> [None] (the session's device). ``auto`` counts as the kind it
+    resolved to (``resolved_kind``, the session device's kind; ``backend`` is that kind's); unresolved, [None]."""
     kind, _, index_text = spec.partition(":")
     if index_text:
         return [int(index_text)]
+    if kind == "auto":
+        kind = resolved_kind or "auto"
     if kind in ("cpu", "mps", "auto"):
         return [None]
     count = backend.device_count()
     return list(range(count)) if count > 1 else [None]
+
+
 __all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "Device", "backend_for", "card_indices", "select_device"]

@@ -11,12 +11,15 @@ pytestmark = pytest.mark.precision
 def test_precision_settings_in_force(device, run_config, results):
     recorded = results.sections["diagnosis"]["precision"]["settings"]
     now = device.backend.precision_settings()
-    assert now, f"{device.label}: no precision settings could be read back from the framework"
+    required = device.backend.strict_settings()
+    unread = sorted(set(required) - set(now))
+    assert not unread, (f"{device.label}: the precision switches {unread} (those --precision strict sets) could not "
+                        f"be read back from the framework, so the report cannot show whether they are in force; "
+                        f"read back: {now}")
     assert now == recorded, (
         f"{device.label}: precision settings changed during the run: recorded at start {recorded}, now {now}; "
         "the report must show what was in force")
     if run_config.precision == "strict":
-        required = device.backend.strict_settings()
         wrong = {key: {"in force": now.get(key), "strict requires": value}
                  for key, value in required.items() if now.get(key) != value}
         assert not wrong, (f"--precision strict on {device.label}: settings read back differ from what strict "

@@ -24,6 +24,15 @@ def clean_npu(monkeypatch):
     sys.modules.pop("torch_npu", None)
 
 
+@pytest.fixture
+def no_accelerators(monkeypatch):
+    """CUDA, XPU and MPS report themselves unavailable, whatever this host has (a GPU machine too)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if getattr(torch, "xpu", None) is not None:
+        monkeypatch.setattr(torch.xpu, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
 def write_package(root, body: str) -> None:
     package = root / "torch_npu"
     package.mkdir()
@@ -46,10 +55,14 @@ def test_auto_order_prefers_accelerators():
     assert AUTO_ORDER == ("npu", "cuda", "xpu", "mps", "cpu")
 
 
-def test_auto_falls_back_to_cpu_and_says_why(clean_npu):
+def test_auto_falls_back_to_cpu_and_says_why(clean_npu, no_accelerators):
     device = select_device("auto")
     assert device.kind == "cpu" and device.torch_device == torch.device("cpu")
-    assert device.selection[0] == "auto: skipped npu: torch_npu is not installed"
+    assert device.selection == ("auto: skipped npu: torch_npu is not installed",
+                                "auto: skipped cuda: torch.cuda.is_available() is False",
+                                "auto: skipped xpu: torch.xpu.is_available() is False",
+                                "auto: skipped mps: torch.backends.mps.is_available() is False",
+                                "auto: picked cpu"), device.selection
     assert device.selection[-1] == "auto: picked cpu"
 
 
@@ -128,7 +141,7 @@ def test_torch_npu_without_cann_says_to_source_set_env(tmp_path, monkeypatch, cl
     assert "source /usr/local/Ascend/ascend-toolkit/set_env.sh" in message
 
 
-def test_auto_skips_a_broken_torch_npu_and_records_why(tmp_path, monkeypatch, clean_npu):
+def test_auto_skips_a_broken_torch_npu_and_records_why(tmp_path, monkeypatch, clean_npu, no_accelerators):
     write_package(tmp_path, 'raise ImportError("libascendcl.so: cannot open shared object file")\n')
     monkeypatch.syspath_prepend(tmp_path)
     device = select_device("auto")
@@ -151,7 +164,7 @@ def test_npu_with_no_cards(tmp_path, monkeypatch, clean_npu):
     ("xpu", r"torch.xpu.is_available\(\) is False"),
     ("mps", r"torch.backends.mps.is_available\(\) is False"),
 ])
-def test_missing_accelerators_fail_with_reason_and_fix(spec, reason):
+def test_missing_accelerators_fail_with_reason_and_fix(spec, reason, no_accelerators):
     with pytest.raises(DeviceUnavailable, match=reason) as raised:
         select_device(spec)
     assert "fix:" in str(raised.value)

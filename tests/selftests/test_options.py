@@ -1,5 +1,6 @@
 """Every option: defaults, environment < command line, and a clear error for each bad value."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,19 @@ def test_run_config_is_frozen():
     config = RunConfig.load({}, {}, ROOT)
     with pytest.raises(AttributeError):
         config.device = "npu"
+
+
+def test_option_values_name_every_option_json_ready(tmp_path):
+    """What the report records as run.options: every option of the table, so a new one is not forgotten."""
+    cli = {"model-path": str(tmp_path / "ckpt"), "dtypes": "float32,bfloat16", "sweep-batches": "1,2",
+           "compile": "on", "soak-seconds": "5", "require-device": "cpu"}
+    values = RunConfig.load(cli, {}, ROOT).option_values()
+    assert sorted(values) == sorted(option.field for option in OPTIONS), values
+    assert json.loads(json.dumps(values)) == values  # plain JSON: no Path, no tuple
+    assert values["model_path"] == str(tmp_path / "ckpt") and values["thresholds"] == str(ROOT / "thresholds.toml")
+    assert values["dtypes"] == ["float32", "bfloat16"] and values["sweep_batches"] == [1, 2]
+    assert values["sweep_resolutions"] is None and values["image"] is None
+    assert values["compile"] == "on" and values["soak_seconds"] == 5 and values["require_device"] == "cpu"
 
 
 @pytest.mark.parametrize("text,fragment", [

@@ -15,6 +15,8 @@ from acceptance.errors import ConfigError, DeviceUnavailable
 from acceptance.options import resolve
 from tests.selftests.standins import torch_npu_standin
 
+from .conftest import ROOT
+
 
 @pytest.fixture
 def stand_in_npu(monkeypatch):
@@ -123,3 +125,13 @@ def test_precision_and_dtypes_options():
         resolve({"precision": "fast"}, {})
     with pytest.raises(ConfigError, match="--dtypes .*float64"):
         resolve({"dtypes": "float32,float64"}, {})
+
+
+def test_a_switch_that_cannot_be_read_back_fails_the_settings_check(run_suite, tiny_checkpoint, monkeypatch):
+    """The report must show every switch strict mode sets; one the framework does not read back is a failure."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=cpu", "-k", "test_precision_settings_in_force",
+                       "-p", "tests.selftests.plugins.unreadable_switch")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*cpu: the precision switches [[]'matmul_allow_hf32'[]] (those --precision strict "
+                                 "sets) could not be read back from the framework*"])

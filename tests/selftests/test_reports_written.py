@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from acceptance.options import OPTIONS
 from acceptance.report.schema import schema_errors
 from tests.selftests.conftest import SUITE_COUNTS, SUITE_TOTAL, expect_suite
 
@@ -53,6 +54,9 @@ def test_plain_run_leaves_three_reports_and_keeps_earlier_runs(run_suite, tiny_c
     assert report["run"]["id"] == first.name and report["run"]["exit_status"] == "OK"
     assert report["verdict"]["status"] == "NOT VALID FOR SIGN-OFF" and report["verdict"]["counts"] == SUITE_COUNTS
     assert report["model"]["architecture_only"] is True
+    recorded = report["run"]["options"]
+    assert sorted(recorded) == sorted(option.field for option in OPTIONS), f"run.options {sorted(recorded)}"
+    assert recorded["device"] == "cpu" and recorded["model_path"] == str(tiny_checkpoint)
     assert report["environment_variables"]["HF_TOKEN"] == "[redacted]"
     assert report["environment_variables"]["HF_ENDPOINT"] == "https://[redacted]@mirror.example"
     hidden = report["accuracy"]["tensors"]["last_hidden_state"]

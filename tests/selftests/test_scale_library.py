@@ -12,7 +12,8 @@ from acceptance.devices import backend_for, card_indices, select_device
 from acceptance.flops import count_flops, load_peak_table, mfu, peak_for, table_peak_tflops, tflops_per_s
 from acceptance.loading import inspect_checkpoint, load_model
 from acceptance.soak import repeat_spread, soak
-from acceptance.sweep import is_out_of_memory, limits, run_point, run_sweep, sweep_points
+from acceptance.faults import is_out_of_memory
+from acceptance.sweep import limits, run_point, run_sweep, sweep_points
 from acceptance.errors import ConfigError
 from tests.selftests.test_devices import clean_npu, standin_npu  # noqa: F401 - fixtures
 
@@ -44,6 +45,21 @@ def test_oom_at_one_point_is_recorded_as_the_limit_and_the_sweep_goes_on(tiny_mo
     ok = next(p for p in points if p["status"] == "ok")
     assert ok["peak_memory_bytes"] is None and ok["peak_memory_note"] == "not measurable on this backend"
     assert ok["accuracy"]["relative_error"] == 0.0  # the same model on both sides
+
+
+@pytest.mark.parametrize("error", [RuntimeError("EL0004: Failed to allocate memory."), MemoryError(),
+                                   RuntimeError("NPU out of memory. Tried to allocate 1 GiB")],
+                         ids=["cann-el0004", "memory-error", "npu-words"])
+def test_every_out_of_memory_form_is_a_sweep_limit(error):
+    """CANN's code and Python's MemoryError stop a resolution as torch's OutOfMemoryError does."""
+    def point(batch, resolution):
+        if batch >= 2:
+            raise error
+        return {"batch": batch, "resolution": resolution, "status": "ok"}
+
+    points = run_sweep(point, [(1, 224), (2, 224), (4, 224)])
+    assert [p["status"] for p in points] == ["ok", "out_of_memory", "skipped"], points
+    assert points[1]["error"] == (str(error).splitlines()[0] if str(error) else "MemoryError")
 
 
 def test_out_of_memory_recognised_by_type_and_text_only():
@@ -81,7 +97,8 @@ def test_mfu_arithmetic_and_peak_table(tmp_path):
     assert table_peak_tflops("Ascend910B2", "float64", table) is None
     assert peak_for("Unknown GPU", "float32", is_cpu=False)["tflops"] is None
     cpu_peak = peak_for("AMD EPYC", "float32", is_cpu=True)
-    assert cpu_peak["tflops"] > 0 and cpu_peak["source"].startswith("measured")
+    assert cpu_peak["tflops"] > 0 and cpu_peak["source"].startswith("measured") and cpu_peak["measured"] is True
+    assert peak_for("Ascend910B2", "float16", is_cpu=False)["measured"] is False  # a spec sheet: MFU <= 1
     bad = tmp_path / "peak.toml"
     bad.write_text('[[peak]]\ndevice = "X*"\nfloat32 = -1\n')
     with pytest.raises(ConfigError, match=r"peak\[0\]\.float32"):
@@ -124,3 +141,30 @@ def test_per_card_ids_with_two_standin_cards(standin_npu):
     assert card_indices("npu", backend) == [0, 1]
     assert card_indices("npu:1", backend) == [1]
     assert card_indices("cpu", backend_for("cpu")) == [None]
+
+
+class _TwoCards:
+    """A stand-in backend: all card_indices asks of one is how many cards are visible."""
+
+    def device_count(self):
+        return 2
+
+
+def test_auto_runs_per_card_like_the_kind_it_resolved_to():
+    assert card_indices("auto", _TwoCards(), resolved_kind="npu") == [0, 1]
+    assert card_indices("auto", _TwoCards(), resolved_kind="cpu") == [None]
+    assert card_indices("auto", _TwoCards()) == [None]  # not resolved: the session's device only
+
+
+def test_session_card_list_for_auto_on_a_two_card_host():
+    """The list the ``card`` parametrization uses, from the stashed config and device (auto -> npu here)."""
+    from types import SimpleNamespace
+
+    from fixtures.scale import _cards
+    from fixtures.session import DEVICE, RUN_CONFIG
+
+    config = SimpleNamespace(stash={RUN_CONFIG: SimpleNamespace(device="auto"),
+                                    DEVICE: SimpleNamespace(kind="npu", backend=_TwoCards())})
+    assert _cards(config) == [0, 1]
+    config.stash[RUN_CONFIG] = SimpleNamespace(device="npu:1")
+    assert _cards(config) == [1]

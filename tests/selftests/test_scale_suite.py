@@ -35,7 +35,8 @@ def test_whole_suite_counts_and_sweep_off(run_suite, tiny_checkpoint):
 
 
 def test_two_standin_cards_parametrize_the_per_card_tests(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
-    """--device npu with two visible (stand-in) cards: every per-card test once per card; npu:1 just card 1."""
+    """--device npu (or auto) with two visible (stand-in) cards: every per-card test once per card; npu:1 just
+    card 1."""
     package = tmp_path / "standin" / "torch_npu"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text('__version__ = "2.9.0.post1+standin"\n'
@@ -49,7 +50,20 @@ def test_two_standin_cards_parametrize_the_per_card_tests(run_suite, tiny_checkp
     ids = {line.rsplit("::", 1)[-1] for line in every.stdout.lines if "::" in line}
     assert ids == {"test_repeated_forwards_identical[card0]", "test_repeated_forwards_identical[card1]",
                    "test_soak[card0]", "test_soak[card1]"}, every.stdout.str()
+    auto = run_suite(f"--model-path={tiny_checkpoint}", "--device=auto", "--collect-only", "-q",
+                     "-m", "determinism or soak")  # auto resolves to npu: once per card, as --device npu
+    assert {line.rsplit("::", 1)[-1] for line in auto.stdout.lines if "::" in line} == ids, auto.stdout.str()
     one = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu:1", "--collect-only", "-q",
                     "-m", "determinism or soak")
     ids = {line.rsplit("::", 1)[-1] for line in one.stdout.lines if "::" in line}
     assert ids == {"test_repeated_forwards_identical[card1]", "test_soak[card1]"}, one.stdout.str()
+
+
+def test_mfu_above_one_against_a_spec_sheet_peak_fails(run_suite, tiny_checkpoint, monkeypatch):
+    """An achieved rate above the table's peak is impossible: the sweep says so instead of recording MFU > 1."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=cpu", "-m", "sweep", "--sweep-batches=1",
+                       "--sweep-resolutions=32", "-p", "tests.selftests.plugins.tiny_peak")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*MFU = achieved / peak (1e-12 TFLOP/s, peak_flops.toml (a wrong entry)) must be "
+                                 "finite and in (0, 1.0] per sweep point: batch 1 at 32: * TFLOP/s achieved, MFU *"])
