@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -54,16 +54,15 @@ class RegressionLimits:
     max_relative_error_increase: float
 
 
-def regression_limits(section: Mapping[str, Any], source: Path) -> RegressionLimits:
-    """Parse ``[regression]``; every key is required once ``--baseline`` is used."""
-    values = {}
-    for key in ("max_latency_regression_percent", "max_relative_error_increase"):
-        value = section.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"thresholds file {source}: regression.{key} must be a non-negative number, "
-                              f"got {value!r}", f"set e.g. {key} = 10 under [regression] in {source}")
-        values[key] = float(value)
-    return RegressionLimits(**values)
+def regression_limits(values: Mapping[str, float], source: Path) -> RegressionLimits:
+    """The ``[regression]`` limits once ``--baseline`` is used: then every key is required. ``values`` are
+    the thresholds file's (``Thresholds.regression``), whose types were checked when the file was read."""
+    keys = [field.name for field in fields(RegressionLimits)]
+    for key in keys:
+        if key not in values:
+            raise ConfigError(f"thresholds file {source}: missing key regression.{key} (a non-negative number, "
+                              f"required with --baseline)", f"add e.g. `{key} = 10` under [regression] in {source}")
+    return RegressionLimits(**{key: values[key] for key in keys})
 
 
 @dataclass(frozen=True)

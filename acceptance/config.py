@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .errors import ConfigError
 from .options import OPTIONS, resolve
+from .peak_table import PeakTable, load_peak_table
 from .thresholds import Thresholds, load_thresholds
 
 
@@ -36,6 +38,8 @@ class RunConfig:
     num_runs: int
     warmup: int
     thresholds: Thresholds
+    #: --peak-flops, read and checked with the thresholds at startup
+    peak_table: PeakTable
     #: what a latency limit passed by far more than its stale_fraction does: off, warn, fail
     stale_thresholds: str = "warn"
     #: --allow-pickle: a pytorch_model.bin may be loaded when there is no model.safetensors
@@ -74,9 +78,16 @@ class RunConfig:
         """Build the frozen config. Relative default paths are taken from ``root``
         (the suite's folder), relative paths the user gave from the working directory."""
         values = resolve(cli, env)
-        for name in ("thresholds", "report_dir", "baselines_dir"):
+        for name in ("thresholds", "peak_flops", "report_dir", "baselines_dir"):
             if not values[name].is_absolute() and cli.get(name.replace("_", "-")) is None \
                     and not env.get("DINOV3_" + name.upper()):
                 values[name] = root / values[name]
         thresholds_path = values.pop("thresholds").resolve()
-        return cls(thresholds_path=thresholds_path, thresholds=load_thresholds(thresholds_path), **values)
+        thresholds = load_thresholds(thresholds_path)
+        if values["sweep"] != "off" and values["sweep"] not in thresholds.sweep_profiles:
+            raise ConfigError(f"thresholds file {thresholds_path}: missing table [sweep.{values['sweep']}] "
+                              f"(--sweep {values['sweep']})",
+                              f"add [sweep.{values['sweep']}] with batches, resolutions, num_runs and warmup to "
+                              f"{thresholds_path}, or pass --sweep off")
+        return cls(thresholds_path=thresholds_path, thresholds=thresholds,
+                   peak_table=load_peak_table(values.pop("peak_flops").resolve()), **values)

@@ -24,22 +24,9 @@ from .metrics import (
     less_than,
     relative_error,
 )
-from .options import DTYPES
-from .thresholds import AccuracyLimits, Thresholds, number
+from .thresholds import AccuracyLimits
 
 LAYERS_TABLE = "layers"
-
-
-def layer_limits(thresholds: Thresholds) -> dict[str, AccuracyLimits]:
-    """``[layers.<dtype>]`` max_relative_error and min_cosine for every dtype (ConfigError naming a missing key)."""
-    table = thresholds.section(LAYERS_TABLE)
-    limits = {}
-    for dtype in DTYPES:
-        where = f"{LAYERS_TABLE}.{dtype}"
-        entry = table.get(dtype, {}) if isinstance(table, dict) else {}
-        limits[dtype] = AccuracyLimits(max_relative_error=number(entry, "max_relative_error", where, thresholds.path),
-                                       min_cosine=number(entry, "min_cosine", where, thresholds.path))
-    return limits
 
 
 def _percent(value: float) -> str:

@@ -38,7 +38,6 @@ from torch.overrides import TorchFunctionMode
 
 from .layers import CapturedRun, run_with_capture
 from .metrics import relative_error
-from .thresholds import Thresholds, number
 
 #: TF32 (NVIDIA) and HF32 (Ascend) keep 10 of float32's 23 explicit mantissa bits
 TF32_MANTISSA_BITS = 10
@@ -130,14 +129,6 @@ class ReducedPrecisionInputs(TorchFunctionMode):
             scores = scores.masked_fill(~attn_mask, -math.inf) if attn_mask.dtype == torch.bool else scores + attn_mask
         weights = torch.softmax(scores, dim=-1)
         return torch.matmul(self._round(weights), self._round(value))
-
-
-FINGERPRINT_TABLE = "fingerprint"
-
-
-def max_distance_from(thresholds: Thresholds) -> float:
-    """``[fingerprint] max_distance_decades``: how far the closest profile may be (ConfigError if missing)."""
-    return number(thresholds.section(FINGERPRINT_TABLE), "max_distance_decades", FINGERPRINT_TABLE, thresholds.path)
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,20 @@
 """FLOPs per forward (torch.utils.flop_counter), achieved TFLOP/s and MFU against a peak table.
 
-The peak table is a data file (peak_flops.toml: device-name glob -> dtype ->
-TFLOP/s) users extend; for the CPU, where no datasheet figure fits the host,
+The peak table is a data file (peak_flops.toml, read by acceptance/peak_table.py
+at session start) users extend; for the CPU, where no datasheet figure fits the host,
 the peak is measured on the spot by a float32 GEMM.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import time
-import tomllib
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
-from .errors import ConfigError
-
-PEAK_TABLE = Path(__file__).resolve().parents[1] / "peak_flops.toml"
+from .peak_table import PeakTable, table_peak_tflops
 
 
 def _count_cpu_attention() -> None:
@@ -42,40 +37,6 @@ def count_flops(model: torch.nn.Module, pixel_values: torch.Tensor) -> int:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(pixel_values=pixel_values)
     return int(counter.get_total_flops())
-
-
-def load_peak_table(path: Path = PEAK_TABLE) -> list[tuple[str, dict[str, float]]]:
-    """[(device glob, {dtype: TFLOP/s})] in file order; ConfigError naming the bad key."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"peak FLOP table {path} cannot be read: {error}",
-                          f"fix or restore {path} (TOML: [[peak]] device = glob, float32 = TFLOP/s)") from None
-    entries = []
-    for number, entry in enumerate(raw.get("peak", [])):
-        where = f"peak[{number}]"
-        device = entry.get("device")
-        if not isinstance(device, str) or not device:
-            raise ConfigError(f"peak FLOP table {path}: {where}.device must be a device-name glob",
-                              f"set device = \"<glob>\" in {where} of {path}")
-        rates = {}
-        for key, value in entry.items():
-            if key == "device":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"peak FLOP table {path}: {where}.{key} must be a positive TFLOP/s, got {value!r}",
-                                  f"set {where}.{key} to a positive number in {path}")
-            rates[key] = float(value)
-        entries.append((device, rates))
-    return entries
-
-
-def table_peak_tflops(device_name: str, dtype: str, table: list[tuple[str, dict[str, float]]]) -> float | None:
-    """The first entry whose glob matches the device name (case-insensitive) and has the dtype."""
-    for glob, rates in table:
-        if fnmatch.fnmatch(device_name.lower(), glob.lower()) and dtype in rates:
-            return rates[dtype]
-    return None
 
 
 def measure_cpu_gemm_tflops(size: int = 1024, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
@@ -103,15 +64,15 @@ def mfu(achieved_tflops: float, peak_tflops: float | None) -> float | None:
     return achieved_tflops / peak_tflops
 
 
-def peak_for(device_name: str, dtype: str, is_cpu: bool, table_path: Path = PEAK_TABLE) -> dict[str, Any]:
+def peak_for(device_name: str, dtype: str, is_cpu: bool, table: PeakTable) -> dict[str, Any]:
     """{"tflops", "source", "measured"}: the table's figure (a spec-sheet peak no run can pass), or for the
     CPU a GEMM measured now (a practical peak a model's own GEMMs may pass); None with the reason."""
-    peak = table_peak_tflops(device_name, dtype, load_peak_table(table_path))
+    peak = table_peak_tflops(device_name, dtype, table)
     if peak is not None:
-        return {"tflops": peak, "source": f"{table_path.name} ({device_name}, {dtype})", "measured": False}
+        return {"tflops": peak, "source": f"{table.path.name} ({device_name}, {dtype})", "measured": False}
     if is_cpu:
         gemm_dtype = getattr(torch, dtype)
         return {"tflops": measure_cpu_gemm_tflops(dtype=gemm_dtype),
                 "source": f"measured: 1024x1024 {dtype} GEMM on this CPU, best of 5", "measured": True}
-    return {"tflops": None, "source": f"no entry for {device_name!r} / {dtype} in {table_path}: add one to get MFU",
+    return {"tflops": None, "source": f"no entry for {device_name!r} / {dtype} in {table.path}: add one to get MFU",
             "measured": False}

@@ -159,6 +159,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("image", None, "input image file; default: a deterministic 224x224 synthetic image",
            _path, "PATH"),
     Option("thresholds", "thresholds.toml", "tolerances and latency limits (TOML)", _path, "PATH"),
+    Option("peak-flops", "peak_flops.toml", "peak TFLOP/s per device name and dtype, for MFU (TOML; "
+           "a CPU's peak is measured by a GEMM)", _path, "PATH"),
     Option("report-dir", "reports", "folder for the reports and the image used", _path, "DIR"),
     Option("batch-size", "1", "images per forward pass", _positive_int, "N"),
     Option("num-runs", "20", "timed runs per latency measurement", _positive_int, "N"),

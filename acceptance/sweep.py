@@ -8,7 +8,6 @@ the sweep goes on (larger batches at the same resolution are not tried).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
@@ -21,16 +20,6 @@ from .metrics import compare
 from .timing import measure
 
 NOT_MEASURABLE = "not measurable on this backend"
-
-
-@dataclass(frozen=True)
-class SweepProfile:
-    batches: tuple[int, ...]
-    resolutions: tuple[int, ...]
-    num_runs: int
-    warmup: int
-    #: every batch at every resolution, not just the two axes
-    grid: bool = False
 
 
 def free_device_memory(device: Device) -> None:

@@ -1,25 +1,38 @@
 """Tolerances and limits, read once from a TOML data file.
 
 Tests take every limit from here, never from literals, so a hardware team can
-tighten or loosen a rule in review without touching code.
+tighten or loosen a rule in review without touching code. Every table and key
+is checked when the file is read (at session start), so a bad limit ends the
+run in seconds instead of failing one test after minutes, or being ignored.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Ascend hosts with torch 2.9 may run Python 3.10
-    import tomli as tomllib
-
-from .errors import ConfigError
-from .options import DTYPES
+from .options import DTYPES, SWEEP_PROFILES
+from .tables import (
+    BOOL,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    NUMBER,
+    POSITIVE_INT,
+    STRING_LIST,
+    GLOB,
+    Key,
+    Source,
+    choice,
+    entries,
+    int_list,
+    known_tables,
+    named_tables,
+    read_toml,
+    table,
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +50,6 @@ LATENCY_LIMITS: dict[str, tuple[str, str]] = {
     "min_throughput_img_per_s": ("throughput_img_per_s", "min"),
     "min_speedup": ("speedup", "min"),
 }
-LATENCY_KEYS = ("device", "dtype", "batch_size", "stale_fraction", *LATENCY_LIMITS)
 
 
 class StaleThresholdWarning(UserWarning):
@@ -103,14 +115,70 @@ class LatencyLimits:
                 "stale_fraction": self.stale_fraction, **self.limits}
 
 
+
+@dataclass(frozen=True)
+class SweepProfile:
+    """One ``[sweep.<profile>]`` table: the points and how long each is timed."""
+
+    batches: tuple[int, ...]
+    resolutions: tuple[int, ...]
+    num_runs: int
+    warmup: int
+    #: every batch at every resolution, not just the two axes
+    grid: bool = False
+
+
+#: the keys of [regression]; each is required once --baseline is used (acceptance/baseline.py)
+REGRESSION_KEYS = ("max_latency_regression_percent", "max_relative_error_increase")
+
+ACCURACY_KEYS = {"max_relative_error": Key(NUMBER), "min_cosine": Key(NUMBER)}
+LATENCY_ENTRY_KEYS = {
+    "device": Key(GLOB), "dtype": Key(choice(DTYPES)), "batch_size": Key(POSITIVE_INT, required=False, default=1),
+    "stale_fraction": Key(NON_NEGATIVE, required=False),
+    **{limit: Key(NON_NEGATIVE, required=False) for limit in LATENCY_LIMITS},
+}
+SWEEP_KEYS = {"batches": Key(int_list()), "resolutions": Key(int_list(16)), "num_runs": Key(POSITIVE_INT),
+              "warmup": Key(NON_NEGATIVE_INT), "grid": Key(BOOL, required=False, default=False)}
+#: single tables: name -> (keys, required); an optional table that is absent reads as its keys' defaults
+TABLES: dict[str, tuple[dict[str, Key], bool]] = {
+    "consistency": ({"max_pooler_cls_abs_diff": Key(NUMBER)}, True),
+    "environment": ({"max_smoke_abs_diff": Key(NUMBER)}, True),
+    "fingerprint": ({"max_distance_decades": Key(NON_NEGATIVE)}, True),
+    "signoff": ({"required_markers": Key(STRING_LIST, required=False, default=())}, False),
+    "regression": ({key: Key(NON_NEGATIVE, required=False) for key in REGRESSION_KEYS}, False),
+    "determinism": ({"max_abs_spread": Key(NON_NEGATIVE)}, True),
+    "soak": ({"max_drift": Key(NON_NEGATIVE), "max_memory_growth_bytes": Key(NON_NEGATIVE)}, True),
+}
+#: [<name>.<dtype>] tables, one per dtype, all required
+DTYPE_TABLES = ("accuracy", "layers")
+SWEEP_NAMES = tuple(profile for profile in SWEEP_PROFILES if profile != "off")
+KNOWN_TABLES = (*DTYPE_TABLES, *TABLES, "latency", "sweep")
+
+
 @dataclass(frozen=True)
 class Thresholds:
+    """Every limit of the thresholds file, checked and typed."""
+
     path: Path
     accuracy: dict[str, AccuracyLimits]
     max_pooler_cls_abs_diff: float
     max_smoke_abs_diff: float
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    #: [layers.<dtype>]: every probe point of the layer-wise drift (acceptance/drift.py)
+    layers: dict[str, AccuracyLimits]
+    #: [fingerprint] max_distance_decades (acceptance/fingerprint.py)
+    fingerprint_max_distance: float
+    #: [signoff] required_markers: a marker each needing a passed check for PASS (empty without the table)
+    signoff_markers: tuple[str, ...]
+    #: [regression]: the limits given (possibly none); all are required only with --baseline
+    regression: Mapping[str, float]
+    #: [sweep.<profile>] for every profile in the file
+    sweep_profiles: Mapping[str, SweepProfile]
+    determinism_max_abs_spread: float
+    soak_max_drift: float
+    soak_max_memory_growth_bytes: float
     latency: tuple[LatencyLimits, ...] = ()
+    #: the file as read, for the JSON report
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def accuracy_for(self, dtype: str) -> AccuracyLimits:
         return self.accuracy[dtype]
@@ -119,146 +187,52 @@ class Thresholds:
         """The first [[latency]] entry matching the device name, dtype and batch size, or None."""
         return next((entry for entry in self.latency if entry.matches(device_name, dtype, batch_size)), None)
 
-    def section(self, name: str) -> dict[str, Any]:
-        """A table other parts of the suite own (latency, sweeps, ...), empty if absent."""
-        value = self.raw.get(name, {})
-        if not isinstance(value, (dict, list)):
-            raise ConfigError(f"thresholds file {self.path}: [{name}] must be a table, got {type(value).__name__}",
-                              f"edit {self.path} so that [{name}] is a TOML table")
-        return value
 
-
-def number(table: dict[str, Any], key: str, where: str, path: Path) -> float:
-    """A required finite number from a TOML table, or a ConfigError naming the key."""
-    if key not in table:
-        raise ConfigError(f"thresholds file {path}: missing key {where}.{key} (a number)",
-                          f"add `{key} = <number>` under [{where}] in {path}")
-    value = table[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ConfigError(f"thresholds file {path}: {where}.{key} must be a number, got {value!r}",
-                          f"set {where}.{key} to a number in {path}")
-    return float(value)
-
-
-def latency_limits(raw: dict[str, Any], path: Path) -> tuple[LatencyLimits, ...]:
-    """The [[latency]] entries, checked: known keys only, a device glob, a dtype, at least one limit."""
-    entries = raw.get("latency", [])
-    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-        raise ConfigError(f"thresholds file {path}: latency must be an array of tables ([[latency]] entries)",
-                          f"write each latency limit set as a [[latency]] table in {path}")
+def _latency(raw: dict[str, Any], source: Source) -> tuple[LatencyLimits, ...]:
     parsed = []
-    for position, entry in enumerate(entries, start=1):
-        where = f"latency entry {position}"
-        unknown = sorted(set(entry) - set(LATENCY_KEYS))
-        if unknown:
-            raise ConfigError(f"thresholds file {path}: {where} has unknown key(s) {', '.join(unknown)}",
-                              f"use only {', '.join(LATENCY_KEYS)} in [[latency]] entries of {path}")
-        device = entry.get("device")
-        if not isinstance(device, str) or not device.strip():
-            raise ConfigError(f"thresholds file {path}: {where}.device must be a device-name glob, got {device!r}",
-                              f"set device = \"Ascend910*\" (matched against the device name) in {path}")
-        dtype = entry.get("dtype")
-        if dtype not in DTYPES:
-            raise ConfigError(f"thresholds file {path}: {where}.dtype must be one of {', '.join(DTYPES)}, "
-                              f"got {dtype!r}", f"set {where}.dtype in {path}")
-        batch_size = entry.get("batch_size", 1)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"thresholds file {path}: {where}.batch_size must be a positive integer, "
-                              f"got {batch_size!r}", f"set {where}.batch_size in {path} (default 1)")
-        limits = {}
-        for key in LATENCY_LIMITS:
-            if key in entry:
-                value = number(entry, key, where, path)
-                if value < 0:
-                    raise ConfigError(f"thresholds file {path}: {where}.{key} must not be negative, got {value}",
-                                      f"set {where}.{key} to a non-negative number in {path}")
-                limits[key] = value
+    for number, entry in enumerate(entries(raw.get("latency", []), "latency", LATENCY_ENTRY_KEYS, source), start=1):
+        limits = {key: entry[key] for key in LATENCY_LIMITS if entry[key] is not None}
         if not limits:
-            raise ConfigError(f"thresholds file {path}: {where} ({device!r}, {dtype}) sets no limit",
-                              f"add at least one of {', '.join(LATENCY_LIMITS)} to it in {path}")
-        stale = number(entry, "stale_fraction", where, path) if "stale_fraction" in entry else None
-        if stale is not None and stale < 0:
-            raise ConfigError(f"thresholds file {path}: {where}.stale_fraction must not be negative, got {stale}",
-                              f"set {where}.stale_fraction to e.g. 0.5 in {path}, or remove it")
-        parsed.append(LatencyLimits(device=device, dtype=dtype, batch_size=batch_size, limits=limits,
-                                    stale_fraction=stale))
+            raise source.error(f"latency entry {number} ({entry['device']!r}, {entry['dtype']}) sets no limit",
+                               f"add at least one of {', '.join(LATENCY_LIMITS)} to [[latency]] entry {number}")
+        parsed.append(LatencyLimits(device=entry["device"], dtype=entry["dtype"], batch_size=entry["batch_size"],
+                                    limits=limits, stale_fraction=entry["stale_fraction"]))
     return tuple(parsed)
 
 
-def load_thresholds(path: Path) -> Thresholds:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"thresholds file {path} does not exist",
-                          "pass --thresholds PATH to an existing file, or restore thresholds.toml") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"thresholds file {path} cannot be read: {error}",
-                          "check the file's permissions and encoding (UTF-8 TOML)") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"thresholds file {path} is not valid TOML: {error}",
-                          "fix the TOML syntax at the line named") from None
+def _accuracy_limits(tables: Mapping[str, dict[str, float]]) -> dict[str, AccuracyLimits]:
+    return {dtype: AccuracyLimits(**values) for dtype, values in tables.items()}
 
-    accuracy_table = raw.get("accuracy")
-    if not isinstance(accuracy_table, dict):
-        raise ConfigError(f"thresholds file {path}: missing table [accuracy.<dtype>]",
-                          f"add [accuracy.float32] etc. with max_relative_error and min_cosine to {path}")
-    accuracy = {}
-    for dtype in DTYPES:
-        table = accuracy_table.get(dtype)
-        if not isinstance(table, dict):
-            raise ConfigError(f"thresholds file {path}: missing table [accuracy.{dtype}]",
-                              f"add [accuracy.{dtype}] with max_relative_error and min_cosine to {path}")
-        where = f"accuracy.{dtype}"
-        accuracy[dtype] = AccuracyLimits(
-            max_relative_error=number(table, "max_relative_error", where, path),
-            min_cosine=number(table, "min_cosine", where, path),
-        )
-    consistency = raw.get("consistency", {})
-    smoke = raw.get("environment", {})
+
+def load_thresholds(path: Path) -> Thresholds:
+    """Read and check the whole file; ConfigError naming the file, the key and what is expected."""
+    raw = read_toml(path, "thresholds file", "pass --thresholds PATH to an existing file, or restore thresholds.toml")
+    source = Source("thresholds file", path)
+    known_tables(raw, KNOWN_TABLES, source)
+    if "accuracy" not in raw:  # the first table a user writes: say what it looks like
+        raise source.error("missing table [accuracy.<dtype>]",
+                           "add [accuracy.float32] etc. with max_relative_error and min_cosine")
+    by_dtype = {name: _accuracy_limits(named_tables(raw.get(name, {}), name, DTYPES, True, ACCURACY_KEYS, source))
+                for name in DTYPE_TABLES}
+    single = {name: table(raw.get(name, {}), name, f"[{name}]", keys, source)
+              for name, (keys, required) in TABLES.items()
+              if required or name in raw}
+    profiles = named_tables(raw.get("sweep", {}), "sweep", SWEEP_NAMES, False, SWEEP_KEYS, source)
+    signoff = single.get("signoff", {}).get("required_markers", ())
+    regression = {key: value for key, value in single.get("regression", {}).items() if value is not None}
     return Thresholds(
         path=path,
-        accuracy=accuracy,
-        max_pooler_cls_abs_diff=number(consistency, "max_pooler_cls_abs_diff", "consistency", path),
-        max_smoke_abs_diff=number(smoke, "max_smoke_abs_diff", "environment", path),
+        accuracy=by_dtype["accuracy"],
+        max_pooler_cls_abs_diff=single["consistency"]["max_pooler_cls_abs_diff"],
+        max_smoke_abs_diff=single["environment"]["max_smoke_abs_diff"],
+        layers=by_dtype["layers"],
+        fingerprint_max_distance=single["fingerprint"]["max_distance_decades"],
+        signoff_markers=signoff,
+        regression=regression,
+        sweep_profiles={name: SweepProfile(**values) for name, values in profiles.items()},
+        determinism_max_abs_spread=single["determinism"]["max_abs_spread"],
+        soak_max_drift=single["soak"]["max_drift"],
+        soak_max_memory_growth_bytes=single["soak"]["max_memory_growth_bytes"],
+        latency=_latency(raw, source),
         raw=raw,
-        latency=latency_limits(raw, path),
     )
-
-
-def _int_list(table: dict[str, Any], key: str, where: str, path: Path, multiple_of: int = 1) -> tuple[int, ...]:
-    value = table.get(key)
-    if not isinstance(value, list) or not value or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 and v % multiple_of == 0 for v in value):
-        what = "positive integers" + (f" (multiples of {multiple_of})" if multiple_of > 1 else "")
-        raise ConfigError(f"thresholds file {path}: {where}.{key} must be a non-empty list of {what}, got {value!r}",
-                          f"set {where}.{key} = [..] in {path}")
-    return tuple(value)
-
-
-def sweep_profile(thresholds: Thresholds, name: str) -> dict[str, Any]:
-    """[sweep.<name>]: batches, resolutions (multiples of 16), num_runs, warmup, grid (optional bool)."""
-    where, path = f"sweep.{name}", thresholds.path
-    table = thresholds.section("sweep").get(name)
-    if not isinstance(table, dict):
-        raise ConfigError(f"thresholds file {path}: missing table [{where}]",
-                          f"add [{where}] with batches, resolutions, num_runs and warmup to {path}")
-    grid = table.get("grid", False)
-    if not isinstance(grid, bool):
-        raise ConfigError(f"thresholds file {path}: {where}.grid must be true or false, got {grid!r}",
-                          f"set {where}.grid = true or false in {path}")
-    runs, warmup = number(table, "num_runs", where, path), number(table, "warmup", where, path)
-    if runs < 1 or warmup < 0 or runs != int(runs) or warmup != int(warmup):
-        raise ConfigError(f"thresholds file {path}: {where}.num_runs must be >= 1 and warmup >= 0 (integers)",
-                          f"fix {where} in {path}")
-    return {"batches": _int_list(table, "batches", where, path),
-            "resolutions": _int_list(table, "resolutions", where, path, 16),
-            "num_runs": int(runs), "warmup": int(warmup), "grid": grid}
-
-
-def positive_number(thresholds: Thresholds, section: str, key: str) -> float:
-    """A required non-negative number from [section] (determinism, soak limits)."""
-    value = number(thresholds.section(section), key, section, thresholds.path)
-    if value < 0:
-        raise ConfigError(f"thresholds file {thresholds.path}: {section}.{key} must be >= 0, got {value}",
-                          f"set {section}.{key} to a non-negative number in {thresholds.path}")
-    return value

@@ -13,8 +13,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from ..errors import ConfigError
-
 if TYPE_CHECKING:  # keeps the fleet merge free of torch: only annotations need these
     from ..results import CheckRecord
     from ..thresholds import Thresholds
@@ -36,14 +34,8 @@ class SignoffRules:
 
 
 def signoff_rules(thresholds: Thresholds) -> SignoffRules:
-    """Parse ``[signoff]``; a missing table means no marker is required. Bad values raise ConfigError."""
-    table = thresholds.section("signoff")
-    markers = table.get("required_markers", [])
-    if not isinstance(markers, list) or not all(isinstance(name, str) and name for name in markers):
-        raise ConfigError(f"thresholds file {thresholds.path}: signoff.required_markers must be a list of "
-                          f"marker names, got {markers!r}",
-                          f'set e.g. required_markers = ["shapes", "accuracy"] under [signoff] in {thresholds.path}')
-    return SignoffRules(required_markers=tuple(markers))
+    """The rules of ``[signoff]`` (checked when the file was read); no table means no marker is required."""
+    return SignoffRules(required_markers=thresholds.signoff_markers)
 
 
 @dataclass(frozen=True)

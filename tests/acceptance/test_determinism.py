@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from acceptance.soak import repeat_spread
-from acceptance.thresholds import positive_number
 
 pytestmark = pytest.mark.determinism
 
@@ -25,7 +24,7 @@ def test_repeated_forwards_identical(card_device, card_model, pixel_values, run_
         return output
 
     spread = repeat_spread(forward, run_config.determinism_runs)
-    allowed = positive_number(run_config.thresholds, "determinism", "max_abs_spread")
+    allowed = run_config.thresholds.determinism_max_abs_spread
     results.sections.setdefault("determinism", {})[card_device.label] = {**spread, "allowed_max_abs_spread": allowed}
     assert spread["bitwise_identical"] or (math.isfinite(spread["max_abs_spread"])
                                            and spread["max_abs_spread"] <= allowed), (

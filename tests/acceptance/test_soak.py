@@ -9,7 +9,6 @@ import torch
 
 from acceptance.soak import soak
 from acceptance.sweep import NOT_MEASURABLE
-from acceptance.thresholds import positive_number
 from fixtures.benchmarking import fail_under_xdist
 
 pytestmark = pytest.mark.soak
@@ -28,8 +27,8 @@ def test_soak(pytestconfig, card_device, card_model, pixel_values, run_config, r
     index = card_device.index or 0
     report = soak(forward, run_config.soak_seconds, synchronize=card_device.synchronize,
                   memory=lambda: card_device.backend.memory_allocated(index))
-    max_drift = positive_number(run_config.thresholds, "soak", "max_drift")
-    max_growth = positive_number(run_config.thresholds, "soak", "max_memory_growth_bytes")
+    max_drift = run_config.thresholds.soak_max_drift
+    max_growth = run_config.thresholds.soak_max_memory_growth_bytes
     if report["memory_growth_bytes"] is None:
         report["memory_note"] = NOT_MEASURABLE
     results.sections.setdefault("soak", {})[card_device.label] = report

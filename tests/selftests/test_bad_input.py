@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -142,6 +143,35 @@ def thresholds_with(text: str | None = None, edit: Callable[[str], str] | None =
         original = (ROOT / "thresholds.toml").read_text()
         path.write_text(text if text is not None else edit(original))
         return ["--model-path", str(tiny), "--thresholds", str(path)]
+    return build
+
+
+def replacing(old: str, new: str) -> Callable[[str], str]:
+    """An edit of the shipped file: the first ``old`` becomes ``new`` (and ``old`` must be there)."""
+    def edit(text: str) -> str:
+        assert old in text, f"{old!r} is not in the shipped thresholds.toml"
+        return text.replace(old, new, 1)
+    return edit
+
+
+def without_table(header: str) -> Callable[[str], str]:
+    """An edit of the shipped file: the table ``header`` and its lines, up to the next blank line, removed."""
+    def edit(text: str) -> str:
+        edited = re.sub(rf"(?m)^{re.escape(header)}\n(?:[^\n]+\n)*", "", text, count=1)
+        assert edited != text, f"{header} is not in the shipped thresholds.toml"
+        return edited
+    return edit
+
+
+def peak_table(text: str, how: str = "option"):
+    """A peak FLOP table file, given by --peak-flops or by DINOV3_PEAK_FLOPS."""
+    def build(tmp: Path, tiny: Path, env) -> list[str]:
+        path = tmp / "peak_flops.toml"
+        path.write_text(text)
+        if how == "environment":
+            env.setenv("DINOV3_PEAK_FLOPS", str(path))
+            return ["--model-path", str(tiny)]
+        return ["--model-path", str(tiny), "--peak-flops", str(path)]
     return build
 
 
@@ -320,9 +350,57 @@ CASES = {
     "thresholds-key-missing": Case(thresholds_with(edit=lambda text: text.replace("max_pooler_cls_abs_diff = 0.0", "")),
                                    "missing key consistency.max_pooler_cls_abs_diff (a number)",
                                    "add `max_pooler_cls_abs_diff = <number>` under [consistency]"),
-    "thresholds-table-missing": Case(thresholds_with(edit=lambda text: text.replace("[accuracy.float16]",
-                                                                                    "[accuracy.half]")),
+    "thresholds-table-missing": Case(thresholds_with(edit=without_table("[accuracy.float16]")),
                                      "missing table [accuracy.float16]", "add [accuracy.float16]"),
+    # every other table is checked at start too, not when (or if) the test that reads it runs
+    "thresholds-sweep-not-a-list": Case(thresholds_with(edit=replacing("batches = [1, 2]\n", 'batches = "1,2"\n')),
+                                        "sweep.quick.batches must be a non-empty list of positive integers, "
+                                        "got '1,2'", "set sweep.quick.batches to a non-empty list"),
+    "thresholds-sweep-runs-zero": Case(thresholds_with(edit=replacing("num_runs = 10", "num_runs = 0")),
+                                       "sweep.full.num_runs must be a positive integer, got 0",
+                                       "set sweep.full.num_runs to a positive integer"),
+    "thresholds-determinism-string": Case(thresholds_with(edit=replacing("max_abs_spread = 0.0",
+                                                                         'max_abs_spread = "0"')),
+                                          "determinism.max_abs_spread must be a non-negative number, got '0'",
+                                          "set determinism.max_abs_spread to a non-negative number"),
+    "thresholds-soak-string": Case(thresholds_with(edit=replacing("max_drift = 0.0", 'max_drift = "zero"')),
+                                   "soak.max_drift must be a non-negative number, got 'zero'",
+                                   "set soak.max_drift to a non-negative number"),
+    "thresholds-regression-boolean": Case(
+        thresholds_with(edit=replacing("max_latency_regression_percent = 15.0",
+                                       "max_latency_regression_percent = true")),
+        "regression.max_latency_regression_percent must be a non-negative number, got True",
+        "set regression.max_latency_regression_percent to a non-negative number"),
+    "thresholds-signoff-not-a-list": Case(
+        thresholds_with(edit=lambda text: re.sub(r"(?m)^required_markers = .*$", 'required_markers = "accuracy"',
+                                                 text)),
+        "signoff.required_markers must be a list of non-empty strings, got 'accuracy'",
+        "set signoff.required_markers to a list"),
+    "thresholds-latency-string": Case(thresholds_with(edit=replacing("max_p50_ms = 11.2", 'max_p50_ms = "11"')),
+                                      "latency entry 1.max_p50_ms must be a non-negative number, got '11'",
+                                      "set latency entry 1.max_p50_ms to a non-negative number"),
+    "thresholds-layers-missing": Case(thresholds_with(edit=without_table("[layers.float32]")),
+                                      "missing table [layers.float32]",
+                                      "add [layers.float32] with max_relative_error, min_cosine"),
+    "thresholds-fingerprint-string": Case(thresholds_with(edit=replacing("max_distance_decades = 1.0",
+                                                                         'max_distance_decades = "1"')),
+                                          "fingerprint.max_distance_decades must be a non-negative number, got '1'",
+                                          "set fingerprint.max_distance_decades to a non-negative number"),
+    "thresholds-unknown-key": Case(thresholds_with(edit=replacing("max_drift = 0.0", "max_drfit = 0.0")),
+                                   "unknown key(s) max_drfit under [soak]",
+                                   "use only max_drift, max_memory_growth_bytes under [soak]"),
+    "thresholds-unknown-table": Case(thresholds_with(edit=replacing("[determinism]", "[determinsm]")),
+                                     "unknown top-level table(s) or key(s) determinsm",
+                                     "use only the tables accuracy, layers, consistency"),
+    # --- the peak FLOP table (--peak-flops) ---
+    "peak-flops-missing": Case(options("--peak-flops", "/no/such/peak_flops.toml"),
+                               "peak FLOP table /no/such/peak_flops.toml does not exist", "restore peak_flops.toml"),
+    "peak-flops-value-not-a-number": Case(peak_table('[[peak]]\ndevice = "Ascend910B*"\nfloat16 = "376"\n'),
+                                          "peak entry 1.float16 must be a positive number, got '376'",
+                                          "set peak entry 1.float16 to a positive number"),
+    "peak-flops-unknown-key-env": Case(peak_table('[[peak]]\ndevice = "*H100*"\nfp16 = 989.0\n', "environment"),
+                                       "unknown key(s) fp16 under [[peak]] entry 1",
+                                       "use only device, float32, bfloat16, float16 under [[peak]] entry 1"),
     # --- the input image ---
     "image-missing": Case(image_file(None), "picture.png does not exist", "pass --image to an existing image file"),
     "image-not-an-image": Case(image_file(b"name,score\ncat,0.9\n", "scores.png"), "cannot be read as an image",

@@ -112,11 +112,12 @@ def test_bad_precision_mode_ends_session_at_once(run_suite, tiny_checkpoint):
 
 
 def test_missing_layer_limits_name_the_key(run_suite, tiny_checkpoint, tmp_path):
-    thresholds = (ROOT / "thresholds.toml").read_text().replace("[layers.float16]", "[layers.float16_removed]")
+    thresholds = (ROOT / "thresholds.toml").read_text().replace(
+        "[layers.float16]\nmax_relative_error = 0.01\nmin_cosine = 0.99\n", "")
     path = tmp_path / "thresholds.toml"
     path.write_text(thresholds)
     result = run_suite("--model-path", str(tiny_checkpoint), "--thresholds", str(path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: thresholds file {path}: missing key layers.float16.max_relative_error*",
-                                 "*fix: add `max_relative_error = <number>` under [[]layers.float16[]]*"])
+    result.stderr.fnmatch_lines([f"ERROR: thresholds file {path}: missing table [[]layers.float16[]]",
+                                 "*fix: add [[]layers.float16[]] with max_relative_error, min_cosine in*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()

@@ -1,6 +1,7 @@
 """Every option: defaults, environment < command line, and a clear error for each bad value."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,123 @@ def test_bad_thresholds_files_name_the_key(tmp_path, text, fragment):
     with pytest.raises(ConfigError) as raised:
         RunConfig.load({"thresholds": str(path)}, {}, ROOT)
     assert fragment in str(raised.value) and "fix:" in str(raised.value)
+
+
+SHIPPED = (ROOT / "thresholds.toml").read_text()
+
+
+def _replace(old: str, new: str):
+    """The shipped thresholds file with the first line starting with ``old`` replaced by ``new``."""
+    def edit(text: str) -> str:
+        edited = re.sub(rf"(?m)^{re.escape(old)}.*$", lambda match: new, text, count=1)
+        assert edited != text, f"{old!r} not in the shipped thresholds.toml"
+        return edited
+    return edit
+
+
+def _remove_table(header: str):
+    """The shipped thresholds file without one table (its header and keys, up to the next blank line)."""
+    def edit(text: str) -> str:
+        edited = re.sub(rf"(?m)^{re.escape(header)}\n(?:[^\n]+\n)*", "", text, count=1)
+        assert edited != text, f"{header!r} not in the shipped thresholds.toml"
+        return edited
+    return edit
+
+
+@pytest.mark.parametrize("edit,problem,fix", [
+    (_replace("batches = [1, 2]", 'batches = "1,2"'),
+     "sweep.quick.batches must be a non-empty list of positive integers, got '1,2'", "set sweep.quick.batches to"),
+    (_replace("resolutions = [224, 448]", "resolutions = [224, 300]"),
+     "sweep.quick.resolutions must be a non-empty list of positive integers (multiples of 16)", "to a non-empty"),
+    (_replace("num_runs = 10", "num_runs = 0"), "sweep.full.num_runs must be a positive integer, got 0",
+     "set sweep.full.num_runs to a positive integer"),
+    (_replace("warmup = 2", "warmup = 1.5"), "sweep.full.warmup must be a non-negative integer, got 1.5", "warmup"),
+    (_replace("warmup = 1", "warmup = 1\ngrid = 1"), "sweep.quick.grid must be true or false, got 1", "grid"),
+    (_replace("[sweep.full]", "[sweep.fast]"), "unknown table(s) fast under [sweep]", "quick, full"),
+    (_replace("max_abs_spread = 0.0", 'max_abs_spread = "0"'),
+     "determinism.max_abs_spread must be a non-negative number, got '0'", "set determinism.max_abs_spread"),
+    (_replace("max_drift = 0.0", 'max_drift = "zero"'), "soak.max_drift must be a non-negative number, got 'zero'",
+     "set soak.max_drift to a non-negative number"),
+    (_replace("max_drift = 0.0", "max_drift = nan"), "soak.max_drift must be a non-negative number, got nan", ""),
+    (_replace("max_memory_growth_bytes = 0", "max_memory_growth_bytes = -1"),
+     "soak.max_memory_growth_bytes must be a non-negative number, got -1", "max_memory_growth_bytes"),
+    (_replace("max_drift = 0.0", "max_drfit = 0.0"), "unknown key(s) max_drfit under [soak]",
+     "use only max_drift, max_memory_growth_bytes under [soak]"),
+    (_replace("[determinism]", "[determinsm]"), "unknown top-level table(s) or key(s) determinsm", "determinism"),
+    (_remove_table("[soak]"), "missing key soak.max_drift", "add `max_drift = <number >= 0>` under [soak]"),
+    (_replace("max_latency_regression_percent = 15.0", "max_latency_regression_percent = true"),
+     "regression.max_latency_regression_percent must be a non-negative number, got True", "regression"),
+    (_replace("max_relative_error_increase = 0.001", "max_relative_error_increse = 0.001"),
+     "unknown key(s) max_relative_error_increse under [regression]", "max_relative_error_increase"),
+    (_replace("required_markers = ", 'required_markers = "accuracy"'),
+     "signoff.required_markers must be a list of non-empty strings, got 'accuracy'", "signoff.required_markers"),
+    (_replace("max_p50_ms = 11.2", 'max_p50_ms = "11"'),
+     "latency entry 1.max_p50_ms must be a non-negative number, got '11'", "set latency entry 1.max_p50_ms"),
+    (_remove_table("[layers.float32]"), "missing table [layers.float32]", "add [layers.float32] with"),
+    (_replace("[layers.float16]", "[layers.half]"), "unknown table(s) half under [layers]", "float32, bfloat16"),
+    (_replace("max_distance_decades = 1.0", 'max_distance_decades = "1"'),
+     "fingerprint.max_distance_decades must be a non-negative number, got '1'", "fingerprint.max_distance_decades"),
+    (_replace("max_pooler_cls_abs_diff = 0.0", "max_pooler_cls_abs_diff = false"),
+     "consistency.max_pooler_cls_abs_diff must be a number, got False", "to a number"),
+    (_replace("max_smoke_abs_diff = 0.0", "max_smoke_abs_diff = 0.0\nmax_smoke_diff = 1.0"),
+     "unknown key(s) max_smoke_diff under [environment]", "use only max_smoke_abs_diff"),
+    (_replace("min_cosine = 0.99            #", "min_cosine = 0.99\nmin_cosin = 0.9 #"),
+     "unknown key(s) min_cosin under [accuracy.float32]", "max_relative_error, min_cosine"),
+    (_replace("[soak]", "soak = 1\n[soak_]"), "unknown top-level table(s) or key(s) soak_", ""),
+    (lambda text: text + "\n[fingerprint.extra]\nx = 1\n", "unknown key(s) extra under [fingerprint]", ""),
+    (lambda text: text.replace("[soak]\n", "soak = 1\n[removed]\n"), "unknown top-level table(s) or key(s) removed",
+     ""),
+])
+def test_every_thresholds_section_is_checked_at_load(tmp_path, edit, problem, fix):
+    """Every table, not only the ones the first tests read: one line naming the file, the key and the kind."""
+    path = tmp_path / "thresholds.toml"
+    path.write_text(edit(SHIPPED))
+    with pytest.raises(ConfigError) as raised:
+        RunConfig.load({"thresholds": str(path)}, {}, ROOT)
+    error = raised.value
+    assert error.problem.startswith(f"thresholds file {path}: ") and "\n" not in error.problem
+    assert problem in error.problem, error.problem
+    assert fix in error.fix and str(path) in error.fix and "\n" not in error.fix, error.fix
+
+
+def test_missing_sweep_profile_is_named_unless_the_sweep_is_off(tmp_path):
+    path = tmp_path / "thresholds.toml"
+    path.write_text(_remove_table("[sweep.full]")(SHIPPED))
+    assert RunConfig.load({"thresholds": str(path)}, {}, ROOT).thresholds.sweep_profiles.keys() == {"quick"}
+    with pytest.raises(ConfigError, match=r"missing table \[sweep.full\] \(--sweep full\)"):
+        RunConfig.load({"thresholds": str(path), "sweep": "full"}, {}, ROOT)
+
+
+def test_optional_tables_may_be_absent(tmp_path):
+    path = tmp_path / "thresholds.toml"
+    text = _remove_table("[signoff]")(_remove_table("[regression]")(SHIPPED))
+    path.write_text(text)
+    thresholds = RunConfig.load({"thresholds": str(path)}, {}, ROOT).thresholds
+    assert thresholds.signoff_markers == () and thresholds.regression == {}
+
+
+@pytest.mark.parametrize("text,problem", [
+    ('[[peak]]\ndevice = "X*"\nfloat32 = -1\n', "peak entry 1.float32 must be a positive number, got -1"),
+    ('[[peak]]\ndevice = "X*"\nfloat32 = "67"\n', "peak entry 1.float32 must be a positive number, got '67'"),
+    ('[[peak]]\nfloat32 = 67\n', "missing key peak entry 1.device (a device-name glob)"),
+    ('[[peak]]\ndevice = "X*"\nfp32 = 67\n', "unknown key(s) fp32 under [[peak]] entry 1"),
+    ('[peaks]\n', "unknown top-level table(s) or key(s) peaks"),
+    ("[[peak]\n", "is not valid TOML"),
+])
+def test_bad_peak_table_is_named_at_load(tmp_path, text, problem):
+    path = tmp_path / "peak.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        RunConfig.load({"peak-flops": str(path)}, {}, ROOT)
+    assert raised.value.problem.startswith(f"peak FLOP table {path}") and problem in raised.value.problem
+    assert "\n" not in raised.value.problem and "fix:" in str(raised.value)
+
+
+def test_peak_table_from_the_environment(tmp_path):
+    path = tmp_path / "peak.toml"
+    path.write_text('[[peak]]\ndevice = "Card*"\nbfloat16 = 100\n')
+    table = RunConfig.load({}, {"DINOV3_PEAK_FLOPS": str(path)}, ROOT).peak_table
+    assert table.path == path and table.entries == (("Card*", {"bfloat16": 100.0}),)
 
 
 def test_missing_thresholds_file(tmp_path):

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from acceptance.devices import backend_for, card_indices, select_device
-from acceptance.flops import count_flops, load_peak_table, mfu, peak_for, table_peak_tflops, tflops_per_s
+from acceptance.flops import count_flops, mfu, peak_for, tflops_per_s
 from acceptance.loading import inspect_checkpoint, load_model
+from acceptance.peak_table import load_peak_table, table_peak_tflops
 from acceptance.soak import repeat_spread, soak
 from acceptance.faults import is_out_of_memory
 from acceptance.sweep import limits, run_point, run_sweep, sweep_points
@@ -95,13 +96,15 @@ def test_mfu_arithmetic_and_peak_table(tmp_path):
     assert table_peak_tflops("Ascend910B2", "float16", table) == 376.0
     assert table_peak_tflops("NVIDIA H100 80GB HBM3", "float32", table) == 67.0
     assert table_peak_tflops("Ascend910B2", "float64", table) is None
-    assert peak_for("Unknown GPU", "float32", is_cpu=False)["tflops"] is None
-    cpu_peak = peak_for("AMD EPYC", "float32", is_cpu=True)
+    assert peak_for("Unknown GPU", "float32", is_cpu=False, table=table)["tflops"] is None
+    assert peak_for("Ascend910B2", "float16", is_cpu=False, table=table)["source"] == \
+        "peak_flops.toml (Ascend910B2, float16)"
+    assert peak_for("Ascend910B2", "float16", is_cpu=False, table=table)["measured"] is False  # a spec sheet: MFU <= 1
+    cpu_peak = peak_for("AMD EPYC", "float32", is_cpu=True, table=table)
     assert cpu_peak["tflops"] > 0 and cpu_peak["source"].startswith("measured") and cpu_peak["measured"] is True
-    assert peak_for("Ascend910B2", "float16", is_cpu=False)["measured"] is False  # a spec sheet: MFU <= 1
     bad = tmp_path / "peak.toml"
     bad.write_text('[[peak]]\ndevice = "X*"\nfloat32 = -1\n')
-    with pytest.raises(ConfigError, match=r"peak\[0\]\.float32"):
+    with pytest.raises(ConfigError, match=r"peak entry 1\.float32 must be a positive number, got -1"):
         load_peak_table(bad)
 
 
