@@ -13,7 +13,7 @@ from .thresholds import Thresholds, load_thresholds
 
 
 #: option fields kept under another name here (``thresholds`` holds the parsed file, not its path)
-_STORED_AS = {"thresholds": "thresholds_path"}
+_STORED_AS = {"thresholds": "thresholds_path", "peak_flops": "peak_flops_path"}
 
 
 def _json_ready(value: Any) -> Any:
@@ -39,6 +39,7 @@ class RunConfig:
     warmup: int
     thresholds: Thresholds
     #: --peak-flops, read and checked with the thresholds at startup
+    peak_flops_path: Path
     peak_table: PeakTable
     #: what a latency limit passed by far more than its stale_fraction does: off, warn, fail
     stale_thresholds: str = "warn"
@@ -89,5 +90,6 @@ class RunConfig:
                               f"(--sweep {values['sweep']})",
                               f"add [sweep.{values['sweep']}] with batches, resolutions, num_runs and warmup to "
                               f"{thresholds_path}, or pass --sweep off")
-        return cls(thresholds_path=thresholds_path, thresholds=thresholds,
-                   peak_table=load_peak_table(values.pop("peak_flops").resolve()), **values)
+        peak_flops_path = values.pop("peak_flops").resolve()
+        return cls(thresholds_path=thresholds_path, thresholds=thresholds, peak_flops_path=peak_flops_path,
+                   peak_table=load_peak_table(peak_flops_path), **values)
