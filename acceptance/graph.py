@@ -6,16 +6,12 @@ import shutil
 
 import torch
 
-from .devices.npu import TORCH_NPU_SURFACE
-
-#: the compile backend per device kind (torch_npu registers "npu" with dynamo: see TORCH_NPU_SURFACE)
-BACKEND_FOR_KIND = {"npu": TORCH_NPU_SURFACE.compile_backend, "cuda": "inductor", "cpu": "inductor",
-                    "xpu": "inductor"}
+from .device_kinds import kind_named
 
 
 def compile_backend(kind: str) -> tuple[str | None, str | None]:
     """(backend, None) when torch.compile can run on this kind, else (None, the reason)."""
-    backend = BACKEND_FOR_KIND.get(kind)
+    backend = kind_named(kind).compile_backend
     if backend is None:
         return None, f"no torch.compile backend is known for {kind} devices"
     if not hasattr(torch, "compile"):

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .device_kinds import KIND_NAMES, parse_device_spec
 from .errors import ConfigError
 
-DEVICE_KINDS = ("npu", "cuda", "xpu", "mps", "cpu")
 DTYPES = ("float32", "bfloat16", "float16")
 PRECISION_MODES = ("vendor-default", "strict")
 STALE_ACTIONS = ("off", "warn", "fail")
@@ -40,18 +40,6 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise ValueError(f"expected a non-negative integer, got {value}")
     return value
-
-
-def _device(text: str) -> str:
-    text = text.strip().lower()
-    kind, _, index = text.partition(":")
-    if kind == "auto" and not index:
-        return text
-    if kind not in DEVICE_KINDS:
-        raise ValueError(f"unknown device {text!r}; expected auto, " + ", ".join(DEVICE_KINDS) + " (optionally kind:N)")
-    if index and (not index.isdigit() or kind in ("cpu", "mps")):
-        raise ValueError(f"bad device index in {text!r}; use e.g. npu:0 or cuda:1 (cpu and mps take no index)")
-    return text
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -148,7 +136,7 @@ OPTIONS: tuple[Option, ...] = (
            "preprocessor_config.json); default: the built-in ViT-B/16 with seeded random weights, "
            "architecture-only and not valid for sign-off", _path, "DIR"),
     Option("device", "auto", "device under test: auto, cpu, npu, npu:N, cuda, cuda:N, xpu, xpu:N, mps; "
-           "auto picks npu > cuda > xpu > mps > cpu", _device, "DEVICE"),
+           "auto picks npu > cuda > xpu > mps > cpu", parse_device_spec, "DEVICE"),
     Option("dtype", "float32", "dtype of the device model (the CPU reference is always float32)",
            _choice(DTYPES), "DTYPE"),
     Option("dtypes", None, "dtype matrix: 'all' or a comma-separated list of dtypes, each run on the device "
@@ -173,7 +161,7 @@ OPTIONS: tuple[Option, ...] = (
            _boolean, takes_value=False),
     Option("require-device", None, "nightly: the device under test must be of this kind (npu, cuda, xpu, mps, cpu), "
            "else the session stops at once (exit 4); a skipped accuracy or latency test or the built-in "
-           "architecture-only model then fails the run (exit 1)", _choice(DEVICE_KINDS), "KIND"),
+           "architecture-only model then fails the run (exit 1)", _choice(KIND_NAMES), "KIND"),
     Option("baseline", None, "compare latency and accuracy with the stored baseline NAME (this device name, dtype "
            "and batch size); limits in [regression] of the thresholds file", _baseline_name, "NAME"),
     Option("save-baseline", None, "store this run's figures as baseline NAME (for this device name, dtype and "

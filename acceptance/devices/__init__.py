@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..device_kinds import KIND_NAMES, kind_named
 from ..errors import DeviceUnavailable
 from .base import Backend, Device
 from .cpu import CpuBackend
@@ -12,8 +13,8 @@ from .mps import MpsBackend
 from .npu import NpuBackend
 from .xpu import XpuBackend
 
-#: auto-selection order: the first available kind wins
-AUTO_ORDER = ("npu", "cuda", "xpu", "mps", "cpu")
+#: auto-selection order: the first available kind wins (acceptance/device_kinds.py)
+AUTO_ORDER = KIND_NAMES
 
 BACKENDS: dict[str, type[Backend]] = {
     "npu": NpuBackend, "cuda": CudaBackend, "xpu": XpuBackend, "mps": MpsBackend, "cpu": CpuBackend,
@@ -52,7 +53,7 @@ def select_device(spec: str) -> Device:
 def _open(backend: Backend, index: int | None, selection: tuple[str, ...]) -> Device:
     count = backend.device_count()
     if index is not None and index >= count:
-        variable = backend.visible_devices_variable()
+        variable = kind_named(backend.kind).visible_devices_variable
         visible = f" ({variable}={os.environ.get(variable, '<unset>')})" if variable else ""
         raise DeviceUnavailable(
             f"--device {backend.kind}:{index} was requested but only {count} {backend.kind} device(s) "
@@ -60,9 +61,6 @@ def _open(backend: Backend, index: int | None, selection: tuple[str, ...]) -> De
             f"use an index below {count}, or make the card visible" + (f" via {variable}" if variable else ""))
     return Device(backend=backend, index=index, torch_device=backend.torch_device(index),
                   name=backend.device_name(index or 0), count=count, selection=selection)
-
-
-
 
 
 def card_indices(spec: str, backend: Backend, resolved_kind: str | None = None) -> list[int | None]:
@@ -74,7 +72,7 @@ def card_indices(spec: str, backend: Backend, resolved_kind: str | None = None) 
         return [int(index_text)]
     if kind == "auto":
         kind = resolved_kind or "auto"
-    if kind in ("cpu", "mps", "auto"):
+    if kind == "auto" or not kind_named(kind).takes_index:
         return [None]
     count = backend.device_count()
     return list(range(count)) if count > 1 else [None]

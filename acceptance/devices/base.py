@@ -76,9 +76,6 @@ class Backend:
         """The runtime's Event class for device-side timing, or None."""
         return None
 
-    def visible_devices_variable(self) -> str | None:
-        """The environment variable that selects cards for this runtime."""
-        return None
 
 
 @dataclass(frozen=True)

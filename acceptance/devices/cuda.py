@@ -33,6 +33,3 @@ class CudaBackend(TorchModuleBackend):
             except RuntimeError as error:  # torch >= 2.9 refuses a mix of the legacy and fp32_precision APIs
                 settings[key] = f"unreadable: {error}"
         return settings
-
-    def visible_devices_variable(self) -> str | None:
-        return "CUDA_VISIBLE_DEVICES"

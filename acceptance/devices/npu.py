@@ -175,6 +175,3 @@ class NpuBackend(TorchModuleBackend):
             return self._acl_precision_mode_set, "set by this run with set_option (torch_npu gave no read-back)"
         chip = self.device_name(0)
         return default_acl_precision_mode(chip) or "unknown", f"not set: CANN's default for {chip}"
-
-    def visible_devices_variable(self) -> str | None:
-        return "ASCEND_RT_VISIBLE_DEVICES"

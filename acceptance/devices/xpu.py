@@ -8,6 +8,3 @@ from .accelerator import TorchModuleBackend
 class XpuBackend(TorchModuleBackend):
     kind = "xpu"
     install_hint = "install an XPU build of torch with the Intel GPU driver; check ZE_AFFINITY_MASK"
-
-    def visible_devices_variable(self) -> str | None:
-        return "ZE_AFFINITY_MASK"

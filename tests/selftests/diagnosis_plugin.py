@@ -59,10 +59,8 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    from fixtures.session import (
-        RESULTS,  # imported late: the acceptance conftest registers it as a plugin first
-    )
+    from fixtures.plugin import SESSION
 
     path = session.config.getoption("--dump-results")
-    if path and RESULTS in session.config.stash:
-        Path(path).write_text(json.dumps(session.config.stash[RESULTS].to_dict(), indent=1))
+    if path and SESSION in session.config.stash:
+        Path(path).write_text(json.dumps(session.config.stash[SESSION].results.to_dict(), indent=1))

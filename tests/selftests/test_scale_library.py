@@ -160,14 +160,13 @@ def test_auto_runs_per_card_like_the_kind_it_resolved_to():
 
 
 def test_session_card_list_for_auto_on_a_two_card_host():
-    """The list the ``card`` parametrization uses, from the stashed config and device (auto -> npu here)."""
+    """The list the ``card`` parametrization uses, from the session's config and device (auto -> npu here)."""
     from types import SimpleNamespace
 
-    from fixtures.scale import _cards
-    from fixtures.session import DEVICE, RUN_CONFIG
+    from fixtures.scale import card_params
 
-    config = SimpleNamespace(stash={RUN_CONFIG: SimpleNamespace(device="auto"),
-                                    DEVICE: SimpleNamespace(kind="npu", backend=_TwoCards())})
-    assert _cards(config) == [0, 1]
-    config.stash[RUN_CONFIG] = SimpleNamespace(device="npu:1")
-    assert _cards(config) == [1]
+    session = SimpleNamespace(run=SimpleNamespace(device="auto"),
+                              device=SimpleNamespace(kind="npu", backend=_TwoCards()))
+    assert card_params(session) == ([0, 1], ["card0", "card1"])
+    session.run = SimpleNamespace(device="npu:1")
+    assert card_params(session) == ([1], ["card1"])

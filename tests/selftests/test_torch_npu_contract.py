@@ -21,7 +21,7 @@ import pytest
 
 from acceptance.devices.npu import (ACL_PRECISION_MODE, STRICT_ACL_PRECISION_MODE, TORCH_NPU_SURFACE, NpuBackend,
                                     default_acl_precision_mode)
-from acceptance.graph import BACKEND_FOR_KIND
+from acceptance.device_kinds import kind_named
 from tests.selftests.standins import torch_npu_standin
 from tests.selftests.torch_npu_wheels import (VERSIONS, RegistryUnreachable, WheelSources, cache_folder, check_wheel,
                                               fetch_wheel)
@@ -92,7 +92,7 @@ def test_backend_constants_are_within_the_surface():
     assert STRICT_ACL_PRECISION_MODE in allowed, f"{STRICT_ACL_PRECISION_MODE!r} not in {allowed}"
     defaults = {default_acl_precision_mode(chip) for chip in ("Ascend910B2", "Ascend910_9392", "Ascend910A")}
     assert defaults <= set(allowed), f"chip defaults {defaults} not all in set_option's values {allowed}"
-    assert BACKEND_FOR_KIND[NpuBackend.kind] == TORCH_NPU_SURFACE.compile_backend
+    assert kind_named(NpuBackend.kind).compile_backend == TORCH_NPU_SURFACE.compile_backend
     assert NpuBackend.kind == TORCH_NPU_SURFACE.device_type
 
 
