@@ -2,7 +2,7 @@
 
 import pytest
 
-from acceptance.metrics import at_least, compare, less_than
+from acceptance.metrics import compare, less_than
 from acceptance.outputs import OUTPUT_NAMES
 from fixtures.diagnosis import drift_hint
 
