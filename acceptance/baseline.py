@@ -17,10 +17,13 @@ import math
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ConfigError
 from .metrics import at_most
+
+if TYPE_CHECKING:
+    from .timing import LatencyStats
 
 BASELINE_FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -108,13 +111,14 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def figures_from_results(latency: Mapping[str, Any] | None, comparisons: Mapping[str, Any]) -> dict[str, Any]:
-    """The figures a baseline stores, from results.sections["latency"] and results.comparisons."""
+def figures_from_results(latency: Mapping[str, LatencyStats | None], comparisons: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures a baseline stores: per side ("cpu", "device") its LatencyStats (None where not measured,
+    results.latency.stats()), and results.comparisons."""
     sides = {}
     for side in ("cpu", "device"):
-        stats = (latency or {}).get(side)
-        if stats:
-            sides[side] = {figure: _number(stats.get(figure))
+        stats = latency.get(side)
+        if stats is not None:
+            sides[side] = {figure: _number(getattr(stats, figure))
                            for figure in (*LATENCY_FIGURES, "throughput_img_per_s")}
     outputs = {name: {"relative_error": _number(c.relative_error), "cosine": _number(c.cosine)}
                for name, c in comparisons.items()}

@@ -10,18 +10,16 @@ is where a failing output's error begins.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from .layers import CapturedRun
 from .metrics import (
-    at_least,
     cosine_similarity,
     fraction_rel_err_below_0_1pct,
     fraction_rel_err_below_0_5pct,
-    less_than,
     relative_error,
 )
 from .thresholds import AccuracyLimits
@@ -65,12 +63,13 @@ def compare_layer(name: str, depth: int, reference: torch.Tensor, candidate: tor
         raise ValueError(f"probe point {name}: shapes differ, reference {list(reference.shape)} "
                          f"vs device {list(candidate.shape)}")
     ref, cand = reference.to(torch.float64), candidate.to(torch.float64)
-    rel, cos = relative_error(ref, cand), cosine_similarity(ref, cand)
-    return LayerRow(name=name, depth=depth, relative_error=rel, cosine=cos,
-                    max_abs_diff=(cand - ref).abs().max().item() if ref.numel() else 0.0,
-                    frac_rel_err_below_0_1pct=fraction_rel_err_below_0_1pct(ref, cand),
-                    frac_rel_err_below_0_5pct=fraction_rel_err_below_0_5pct(ref, cand),
-                    within_limits=less_than(rel, limits.max_relative_error) and at_least(cos, limits.min_cosine))
+    row = LayerRow(name=name, depth=depth, relative_error=relative_error(ref, cand),
+                   cosine=cosine_similarity(ref, cand),
+                   max_abs_diff=(cand - ref).abs().max().item() if ref.numel() else 0.0,
+                   frac_rel_err_below_0_1pct=fraction_rel_err_below_0_1pct(ref, cand),
+                   frac_rel_err_below_0_5pct=fraction_rel_err_below_0_5pct(ref, cand),
+                   within_limits=False)
+    return replace(row, within_limits=limits.accepts(row))
 
 
 @dataclass(frozen=True)

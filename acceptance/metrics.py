@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from .bounds import at_least, at_most, less_than  # noqa: F401 - re-exported: the checks are used from here
+
 
 def _as_float64(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().to("cpu", torch.float64)
@@ -94,21 +96,6 @@ def fraction_rel_err_below_0_5pct(reference: torch.Tensor, candidate: torch.Tens
     Uses elementwise_relative_error (with its near-zero guard); NaN when either tensor has NaN/Inf.
     """
     return _fraction_relative_error_below(reference, candidate, 5e-3)
-
-
-def less_than(value: float | None, limit: float) -> bool:
-    """value < limit, and False for None, NaN or Inf values."""
-    return value is not None and math.isfinite(value) and value < limit
-
-
-def at_most(value: float | None, limit: float) -> bool:
-    """value <= limit, and False for None, NaN or Inf values."""
-    return value is not None and math.isfinite(value) and value <= limit
-
-
-def at_least(value: float | None, limit: float) -> bool:
-    """value >= limit, and False for None, NaN or Inf values."""
-    return value is not None and math.isfinite(value) and value >= limit
 
 
 def first_nonfinite(tensor: torch.Tensor) -> tuple[int, ...] | None:

@@ -1,8 +1,9 @@
 """The run's results: filled by the tests, read by the terminal summary and the reports.
 
 One object per session (kept on the pytest config, not in a global). Other
-parts of the suite add their own sections (latency, diagnosis, sweeps) under
-``sections`` with plain, JSON-ready data.
+parts of the suite fill their own typed sections (acceptance/sections.py):
+latency, diagnosis, sweep, soak and determinism (per card), compile, nightly
+and utilisation; ``sections()`` gives their JSON.
 """
 
 from __future__ import annotations
@@ -12,6 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .metrics import TensorComparison
+from .sections import (
+    CompileSection,
+    DeterminismResult,
+    DiagnosisSection,
+    LatencySection,
+    NightlySection,
+    SoakResult,
+    SweepSection,
+    UtilisationSection,
+)
 
 
 def now_iso() -> str:
@@ -47,7 +58,15 @@ class RunResults:
     outputs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     comparisons: dict[str, TensorComparison] = field(default_factory=dict)
     checks: dict[str, CheckRecord] = field(default_factory=dict)
-    sections: dict[str, Any] = field(default_factory=dict)
+    latency: LatencySection = field(default_factory=LatencySection)
+    diagnosis: DiagnosisSection = field(default_factory=DiagnosisSection)
+    sweep: SweepSection | None = None
+    #: card label -> that card's soak / determinism result
+    soak: dict[str, SoakResult] = field(default_factory=dict)
+    determinism: dict[str, DeterminismResult] = field(default_factory=dict)
+    compile: CompileSection | None = None
+    nightly: NightlySection | None = None
+    utilisation: UtilisationSection = field(default_factory=UtilisationSection)
 
     @property
     def architecture_only(self) -> bool:
@@ -58,6 +77,26 @@ class RunResults:
         previous = self.checks.get(record.nodeid)
         if previous is None or SEVERITY[record.outcome] > SEVERITY[previous.outcome]:
             self.checks[record.nodeid] = record
+
+    def sections(self) -> dict[str, Any]:
+        """Every section that recorded something, as plain data (absent ones are left out)."""
+        found: dict[str, Any] = {}
+        if self.latency.recorded:
+            found["latency"] = self.latency.to_dict()
+        if self.diagnosis.recorded:
+            found["diagnosis"] = self.diagnosis.to_dict()
+        if self.nightly is not None:
+            found["nightly"] = self.nightly.to_dict()
+        if self.utilisation.recorded:
+            found["utilisation"] = self.utilisation.to_dict()
+        if self.sweep is not None:
+            found["sweep"] = self.sweep.to_dict()
+        if self.compile is not None:
+            found["compile"] = self.compile.to_dict()
+        for name, per_card in (("determinism", self.determinism), ("soak", self.soak)):
+            if per_card:
+                found[name] = {card: result.to_dict() for card, result in per_card.items()}
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,5 +112,5 @@ class RunResults:
             "outputs": self.outputs,
             "comparisons": {name: comparison.to_dict() for name, comparison in self.comparisons.items()},
             "checks": {nodeid: vars(check) | {"markers": list(check.markers)} for nodeid, check in self.checks.items()},
-            "sections": self.sections,
+            "sections": self.sections(),
         }

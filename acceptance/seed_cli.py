@@ -19,7 +19,7 @@ from .config import RunConfig
 from .devices import Device, select_device
 from .images import default_image, open_image
 from .loading import TORCH_DTYPES, inspect_checkpoint, load_model
-from .metrics import TensorComparison, at_least, compare, less_than
+from .metrics import TensorComparison, compare
 from .outputs import forward
 from .preprocessing import load_preprocessor
 from .timing import LatencyStats, measure, speedup
@@ -51,9 +51,7 @@ def _side(label: str, model: torch.nn.Module, inputs: torch.Tensor, device: Devi
 
 
 def _passes(comparison: TensorComparison, config: RunConfig) -> bool:
-    limits = config.thresholds.accuracy_for(config.dtype)
-    return (comparison.finite and less_than(comparison.relative_error, limits.max_relative_error)
-            and at_least(comparison.cosine, limits.min_cosine))
+    return config.thresholds.accuracy_for(config.dtype).accepts(comparison)
 
 
 def run_inference(args: argparse.Namespace, say: Callable[[str], None] = print) -> int:

@@ -8,7 +8,7 @@ the sweep goes on (larger batches at the same resolution are not tried).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,9 +17,11 @@ from .devices import Device
 from .faults import is_out_of_memory
 from .flops import count_flops, mfu, tflops_per_s
 from .metrics import compare
+from .sections import SweepPoint, sweep_limits
 from .timing import measure
 
-NOT_MEASURABLE = "not measurable on this backend"
+#: per resolution: the largest batch that ran and the first that ran out of memory (or None)
+limits = sweep_limits
 
 
 def free_device_memory(device: Device) -> None:
@@ -39,8 +41,8 @@ def resize(pixel_values: torch.Tensor, resolution: int, batch: int) -> torch.Ten
 
 def run_point(device_model: torch.nn.Module, reference_model: torch.nn.Module, device: Device,
               pixel_values: torch.Tensor, batch: int, resolution: int, *, num_runs: int, warmup: int,
-              dtype: torch.dtype, peak_tflops: float | None) -> dict[str, Any]:
-    """One sweep point as plain data; raises what the forward raises (OOM included)."""
+              dtype: torch.dtype, peak_tflops: float | None) -> SweepPoint:
+    """One measured sweep point; raises what the forward raises (OOM included)."""
     inputs = resize(pixel_values, resolution, batch)
     with torch.no_grad():
         reference = reference_model(pixel_values=inputs).last_hidden_state
@@ -55,11 +57,9 @@ def run_point(device_model: torch.nn.Module, reference_model: torch.nn.Module, d
     with torch.no_grad():
         flops = count_flops(device_model, on_device)
     achieved = tflops_per_s(flops, stats.mean_ms)
-    return {"batch": batch, "resolution": resolution, "status": "ok", "latency": stats.to_dict(),
-            "throughput_img_per_s": stats.throughput_img_per_s,
-            "peak_memory_bytes": peak, "peak_memory_note": None if peak is not None else NOT_MEASURABLE,
-            "flops_per_forward": flops, "achieved_tflops": achieved, "mfu": mfu(achieved, peak_tflops),
-            "accuracy": comparison.to_dict()}
+    return SweepPoint(batch=batch, resolution=resolution, status="ok", latency=stats, peak_memory_bytes=peak,
+                      flops_per_forward=flops, achieved_tflops=achieved, mfu=mfu(achieved, peak_tflops),
+                      accuracy=comparison)
 
 
 def sweep_points(batches: Sequence[int], resolutions: Sequence[int], grid: bool) -> list[tuple[int, int]]:
@@ -73,17 +73,17 @@ def sweep_points(batches: Sequence[int], resolutions: Sequence[int], grid: bool)
     return sorted(chosen, key=lambda point: (point[1], point[0]))
 
 
-def run_sweep(point: Callable[[int, int], dict[str, Any]], points: Sequence[tuple[int, int]],
-              on_oom: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
+def run_sweep(point: Callable[[int, int], SweepPoint], points: Sequence[tuple[int, int]],
+              on_oom: Callable[[], None] = lambda: None) -> list[SweepPoint]:
     """Every (batch, resolution) point via ``point(batch, resolution)``. Out of memory at a point is
     recorded as the limit for that resolution (larger batches there are skipped) and the sweep goes on."""
-    results: list[dict[str, Any]] = []
+    results: list[SweepPoint] = []
     oom_at: dict[int, int] = {}  # resolution -> the batch that ran out of memory
     for batch, resolution in points:
         if resolution in oom_at and batch > oom_at[resolution]:
-            results.append({"batch": batch, "resolution": resolution, "status": "skipped",
-                            "error": f"batch {oom_at[resolution]} already ran out of memory at "
-                                     f"{resolution}x{resolution}"})
+            results.append(SweepPoint(batch, resolution, "skipped",
+                                      error=f"batch {oom_at[resolution]} already ran out of memory at "
+                                            f"{resolution}x{resolution}"))
             continue
         try:
             results.append(point(batch, resolution))
@@ -93,17 +93,6 @@ def run_sweep(point: Callable[[int, int], dict[str, Any]], points: Sequence[tupl
             on_oom()
             oom_at[resolution] = batch
             text = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
-            results.append({"batch": batch, "resolution": resolution, "status": "out_of_memory", "error": text})
+            results.append(SweepPoint(batch, resolution, "out_of_memory", error=text))
     return results
 
-
-def limits(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per resolution: the largest batch that ran and the first that ran out of memory (or None)."""
-    result: dict[str, Any] = {}
-    for p in points:
-        entry = result.setdefault(str(p["resolution"]), {"max_batch_ok": None, "first_oom_batch": None})
-        if p["status"] == "ok":
-            entry["max_batch_ok"] = max(entry["max_batch_ok"] or 0, p["batch"])
-        elif p["status"] == "out_of_memory" and entry["first_oom_batch"] is None:
-            entry["first_oom_batch"] = p["batch"]
-    return result

@@ -12,8 +12,9 @@ import fnmatch
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
+from .bounds import at_least, less_than
 from .options import DTYPES, SWEEP_PROFILES
 from .tables import (
     BOOL,
@@ -35,12 +36,32 @@ from .tables import (
 )
 
 
+class Compared(Protocol):
+    """What the accuracy rule reads: a TensorComparison, a LayerRow."""
+
+    relative_error: float
+    cosine: float
+
+
 @dataclass(frozen=True)
 class AccuracyLimits:
     """Device output vs the CPU float32 reference, for one device dtype."""
 
     max_relative_error: float
     min_cosine: float
+
+    def accepts(self, comparison: Compared) -> bool:
+        """The one accuracy pass rule: relative error < max_relative_error and cosine >= min_cosine, all finite.
+
+        NaN/Inf never passes (less_than/at_least refuse them); a comparison that counts non-finite tensor
+        elements (TensorComparison.finite) fails even where a metric happened to be finite.
+        """
+        return (bool(getattr(comparison, "finite", True))
+                and less_than(comparison.relative_error, self.max_relative_error)
+                and at_least(comparison.cosine, self.min_cosine))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"max_relative_error": self.max_relative_error, "min_cosine": self.min_cosine}
 
 
 #: latency limit name -> (the LatencyStats field or "speedup" it bounds, "max" or "min")
@@ -74,6 +95,11 @@ class LimitVerdict:
     @property
     def comparison(self) -> str:
         return "<=" if LATENCY_LIMITS[self.limit][1] == "max" else ">="
+
+    def to_dict(self) -> dict[str, Any]:
+        """The latency section's verdict entry (keyed by ``limit`` there, so without it)."""
+        return {"statistic": self.statistic, "measured": self.measured, "allowed": self.allowed,
+                "comparison": self.comparison, "passed": self.passed, "ratio": self.ratio, "stale": self.stale}
 
 
 @dataclass(frozen=True)

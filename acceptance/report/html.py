@@ -138,6 +138,10 @@ LATENCY_ROWS = (("mean_ms", "mean", "ms"), ("min_ms", "min", "ms"), ("max_ms", "
                 ("event_mean_ms", "mean, device events", "ms"), ("throughput_img_per_sec", "throughput", "rate"))
 
 
+#: the keys of a [[latency]] entry that choose it rather than limit anything
+LATENCY_SELECTORS = ("device", "dtype", "batch_size", "stale_fraction")
+
+
 def latency_table(report: Mapping[str, Any]) -> str:
     performance = report["performance"]
     if not performance["measured"]:
@@ -162,9 +166,12 @@ def latency_table(report: Mapping[str, Any]) -> str:
                 if stats.get(key) is not None]
         if runs:
             notes.append(f"{esc(side)}: " + esc(", ".join(runs)))
-    if performance.get("thresholds"):
-        limits = ", ".join(f"{key} = {value}" for key, value in performance["thresholds"].items())
-        notes.append("limits: " + esc(limits))
+    thresholds = performance.get("thresholds")
+    if thresholds:  # LatencyLimits.to_dict(): the entry's selectors, then its limits
+        limits = ", ".join(f"{key} = {value}" for key, value in thresholds.items() if key not in LATENCY_SELECTORS)
+        entry = ", ".join(f"{key} = {thresholds[key]}" for key in LATENCY_SELECTORS
+                          if thresholds.get(key) is not None)
+        notes.append("limits: " + esc(limits) + (f" ([[latency]] entry {esc(entry)})" if entry else ""))
     return ("<h3>Latency (synchronized, per forward pass)</h3>" + _table(header, rows, "dinov3-latency")
             + "".join(f'<p class="dinov3-note">{note}</p>' for note in notes))
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..sections import NOT_MEASURABLE
 from . import plots_scale
 from .html import _num, _table, esc, fmt
-
-NOT_MEASURABLE = "not measurable on this backend"
 
 
 def _mib(value: Any) -> str:
@@ -36,7 +35,7 @@ def _sweep(sweep: Mapping[str, Any]) -> str:
 
 
 def scale_html(report: Mapping[str, Any]) -> str:
-    """HTML for results.sections sweep, utilisation, compile, determinism and soak ('' when none ran)."""
+    """HTML for the report's sections sweep, utilisation, compile, determinism and soak ('' when none ran)."""
     sections = report.get("sections") or {}
     parts = []
     if sections.get("sweep"):

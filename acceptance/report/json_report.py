@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..loading import sha256_file
-from ..metrics import at_least, less_than
 from ..results import RunResults
 from ..thresholds import Thresholds
 from .verdict import Verdict
@@ -40,9 +39,6 @@ JUNIT_FILE = "junit.xml"
 RUNS_FOLDER = "runs"
 #: the exit status recorded while the session is still running (a report left by a killed run)
 RUNNING = "RUNNING"
-
-#: the seed's per-device latency fields, all in milliseconds
-SEED_LATENCY_FIELDS = ("mean_ms", "min_ms", "max_ms", "p50_ms", "p99_ms", "std_ms")
 
 #: (hidden size, gated MLP) -> DINOv3 ViT size name
 VIT_SIZES = {(384, False): "S", (384, True): "S+", (768, False): "B", (1024, False): "L",
@@ -98,32 +94,11 @@ def report_title(results: RunResults, when: _dt.datetime | None = None) -> str:
             f"({device.get('name', '?')}) - {date}")
 
 
-def _performance(latency: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The seed's performance block from the latency section (None entries where not measured)."""
-    if not latency:
-        return {"measured": False, "reason": "no latency test ran in this session",
-                "cpu": None, "device": None, "speedup": None, "thresholds": None}
-
-    def side(stats: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        if stats is None:
-            return None
-        data = {key: value for key, value in stats.items() if key != "throughput_img_per_s"}
-        data["throughput_img_per_sec"] = stats.get("throughput_img_per_s")
-        for name in SEED_LATENCY_FIELDS:
-            data.setdefault(name, None)
-        data.setdefault("unavailable", {})
-        return data
-
-    return {"measured": True, "cpu": side(latency.get("cpu")), "device": side(latency.get("device")),
-            "speedup": latency.get("speedup"), "thresholds": latency.get("thresholds")}
-
-
 def _accuracy(results: RunResults, thresholds: Thresholds, dtype: str) -> dict[str, Any]:
     limits = thresholds.accuracy_for(dtype)
     tensors = {}
     for name, comparison in results.comparisons.items():
-        passed = (comparison.finite and less_than(comparison.relative_error, limits.max_relative_error)
-                  and at_least(comparison.cosine, limits.min_cosine))
+        passed = limits.accepts(comparison)
         tensors[name] = {
             "shape": list(comparison.shape), "reference_dtype": comparison.reference_dtype,
             "device_dtype": comparison.candidate_dtype, "max_diff": comparison.max_abs_diff,
@@ -162,7 +137,9 @@ def build_report(results: RunResults, verdict: Verdict, *, thresholds: Threshold
     """
     check_metrics = check_metrics or {}
     device = results.device
-    latency = results.sections.get("latency")
+    latency = results.latency
+    sections = results.sections()
+    sections.pop("latency", None)  # the report's "performance" block, in the seed's layout
     report = {
         "schema": SCHEMA_ID,
         "schema_version": SCHEMA_VERSION,
@@ -188,16 +165,16 @@ def build_report(results: RunResults, verdict: Verdict, *, thresholds: Threshold
             "path": str(thresholds.path),
             "sha256": sha256_file(thresholds.path) if thresholds.path.is_file() else None,
             "accuracy": {"dtype": dtype, **asdict(thresholds.accuracy_for(dtype))},
-            "latency": (latency or {}).get("thresholds"),
+            "latency": latency.thresholds.to_dict() if latency.thresholds else None,
             "values": thresholds.raw,
         },
         "outputs": results.outputs,
         "accuracy": _accuracy(results, thresholds, dtype),
-        "performance": _performance(latency),
+        "performance": latency.performance(),
         "checks": [{**vars(check), "markers": list(check.markers), "metrics": dict(check_metrics.get(nodeid, {}))}
                    for nodeid, check in results.checks.items()],
         "environment_variables": dict(environment or {}),
-        "sections": {name: value for name, value in results.sections.items() if name != "latency"},
+        "sections": sections,
     }
     return jsonable(report)
 

@@ -1,6 +1,6 @@
 """The error-vs-depth plot of the numerical diagnosis, as PNG bytes (matplotlib's Agg canvas, no pyplot state).
 
-Input is the plain ``results.sections["diagnosis"]`` data, so the HTML report
+Input is the report's plain "diagnosis" section (DiagnosisSection.to_dict()), so the HTML report
 can draw it from a JSON report as well as from a live session.
 """
 

@@ -1,4 +1,7 @@
-"""The terminal summary: what was compared, the figures, and whether the run can sign anything off."""
+"""The terminal summary: what was compared, the figures, and whether the run can sign anything off.
+
+Given the live RunResults, it reads the section types (acceptance/sections.py), not their JSON.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from ..builtin import ARCHITECTURE_ONLY_LABEL
 from ..results import RunResults
+from ..sections import DiagnosisSection, DtypeMatrixRow, LatencySection, LatencySide
 from ..thresholds import Thresholds
 from ..timing import PERCENTILES, min_samples_for
 
@@ -34,8 +38,8 @@ def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> li
                      f"{comparison.mean_abs_diff:.3e}, rel_err {comparison.relative_error:.4%} "
                      f"(< {limits.max_relative_error:.2%}), cosine {comparison.cosine:.6f} "
                      f"(>= {limits.min_cosine})")
-    lines += latency_lines(results.sections.get("latency"))
-    lines += diagnosis_lines(results.sections.get("diagnosis", {}))
+    lines += latency_lines(results.latency)
+    lines += diagnosis_lines(results.diagnosis)
     lines += problem_lines(results)
     return lines
 
@@ -44,60 +48,58 @@ def _settings_text(settings: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in settings.items()) or "none reported"
 
 
-def diagnosis_lines(section: dict[str, Any]) -> list[str]:
+def diagnosis_lines(section: DiagnosisSection) -> list[str]:
     """Precision mode and settings, the effective-precision fingerprint and where drift begins (issue 5)."""
     lines = []
-    precision = section.get("precision")
+    precision = section.precision
     if precision:
-        lines.append(f"precision: {precision['mode']} ({_settings_text(precision.get('settings', {}))})")
-    fingerprint = section.get("fingerprint")
+        lines.append(f"precision: {precision.mode} ({_settings_text(precision.settings)})")
+    fingerprint = section.fingerprint
     if fingerprint:
-        distances = ", ".join(f"{name} {value:.2f}" for name, value in fingerprint["distances"].items())
-        lines.append(f"fingerprint: {fingerprint['verdict']} (distance in decades: {distances})")
-    layers = section.get("layers")
-    if layers:
-        first = section.get("first_drifting_layer")
-        limit = section.get("layer_limits", {}).get("max_relative_error")
+        distances = ", ".join(f"{name} {value:.2f}" for name, value in fingerprint.distances.items())
+        lines.append(f"fingerprint: {fingerprint.verdict} (distance in decades: {distances})")
+    drift = section.drift
+    if drift is not None and drift.rows:
+        first = drift.first_drifting
+        limit = drift.limits.max_relative_error
         if first is None:
-            worst = max(layers, key=lambda row: row["relative_error"] if row["relative_error"] == row["relative_error"]
-                        else math.inf)
+            worst = drift.worst
             lines.append(f"layers: no probe point over its limit (< {limit:.2%}); largest rel_err "
-                         f"{worst['relative_error']:.4%} at {worst['name']}")
+                         f"{worst.relative_error:.4%} at {worst.name}")
         else:
-            row = next(row for row in layers if row["name"] == first)
-            lines.append(f"layers: drift begins at {first}: rel_err {row['relative_error']:.4%} "
-                         f"(< {limit:.2%} allowed), cosine {row['cosine']:.6f}")
+            lines.append(f"layers: drift begins at {first.name}: rel_err {first.relative_error:.4%} "
+                         f"(< {limit:.2%} allowed), cosine {first.cosine:.6f}")
     return lines
 
 
-def layer_table_lines(section: dict[str, Any]) -> list[str]:
+def layer_table_lines(section: DiagnosisSection) -> list[str]:
     """The per-layer table: one row per probe point, with the emulated profile closest to the device's."""
-    fingerprint = section.get("fingerprint") or {}
-    closest = fingerprint.get("closest")
-    expected = fingerprint.get("profiles", {}).get(closest) if closest else None
+    fingerprint = section.fingerprint
+    closest = fingerprint.closest if fingerprint else None
+    expected = fingerprint.profiles.get(closest) if fingerprint and closest else None
     header = f"{'probe point':<12} {'rel_err':>10} {'cosine':>10} {'max|diff|':>10} {'<0.1%':>8} {'<0.5%':>8}"
     if expected:
         header += f" {closest + ' emul.':>16}"
     lines = [header]
-    first = section.get("first_drifting_layer")
-    for index, row in enumerate(section.get("layers", [])):
-        line = (f"{row['name']:<12} {row['relative_error']:>10.3e} {row['cosine']:>10.6f} {row['max_abs_diff']:>10.3e} "
-                f"{row['frac_rel_err_below_0.1pct']:>8.2%} {row['frac_rel_err_below_0.5pct']:>8.2%}")
+    first = section.first_drifting_layer
+    for index, row in enumerate(section.drift.rows if section.drift else ()):
+        line = (f"{row.name:<12} {row.relative_error:>10.3e} {row.cosine:>10.6f} {row.max_abs_diff:>10.3e} "
+                f"{row.frac_rel_err_below_0_1pct:>8.2%} {row.frac_rel_err_below_0_5pct:>8.2%}")
         if expected:
             line += f" {expected[index]:>16.3e}"
-        if row["name"] == first:
+        if row.name == first:
             line += "  <- drift begins"
         lines.append(line)
     return lines
 
 
-def dtype_matrix_lines(rows: list[dict[str, Any]]) -> list[str]:
+def dtype_matrix_lines(rows: list[DtypeMatrixRow]) -> list[str]:
     """One line per dtype and output: error, cosine, the dtype's own limits, verdict and first drifting layer."""
     lines = [f"{'dtype':<9} {'tensor':<18} {'rel_err':>9} {'allowed':>8} {'cosine':>9} {'verdict':>7}  first drifting"]
     for row in rows:
-        lines.append(f"{row['dtype']:<9} {row['tensor']:<18} {row['relative_error']:>9.4%} "
-                     f"{'<' + format(row['max_relative_error'], '.2%'):>8} {row['cosine']:>9.6f} "
-                     f"{'PASS' if row['passed'] else 'FAIL':>7}  {row['first_drifting_layer'] or '-'}")
+        lines.append(f"{row.dtype:<9} {row.comparison.name:<18} {row.comparison.relative_error:>9.4%} "
+                     f"{'<' + format(row.limits.max_relative_error, '.2%'):>8} {row.comparison.cosine:>9.6f} "
+                     f"{'PASS' if row.passed else 'FAIL':>7}  {row.first_drifting_layer or '-'}")
     return lines
 
 
@@ -107,12 +109,12 @@ LATENCY_ROWS = (("cold_ms", 3), ("mean_ms", 3), ("min_ms", 3), ("max_ms", 3), ("
 EVENT_ROWS = (("event_mean_ms", 3), ("event_p50_ms", 3))
 
 
-def _cell(stats: dict[str, Any] | None, name: str, decimals: int, notes: dict[str, str]) -> str:
-    if stats is None:
+def _cell(side: LatencySide | None, name: str, decimals: int, notes: dict[str, str]) -> str:
+    if side is None:
         return "not measured"
-    value = stats.get(name)
+    value = getattr(side.stats, name)
     if value is None:
-        reason = stats.get("unavailable", {}).get(name)
+        reason = side.stats.unavailable.get(name)
         if reason is None:
             return "-"
         hint = f" (pass --num-runs {min_samples_for(PERCENTILES[name])})" if name in PERCENTILES else ""
@@ -121,42 +123,41 @@ def _cell(stats: dict[str, Any] | None, name: str, decimals: int, notes: dict[st
     return f"{value:.{decimals}f}" if math.isfinite(value) else str(value)
 
 
-def latency_lines(section: dict[str, Any] | None) -> list[str]:
+def latency_lines(section: LatencySection) -> list[str]:
     """The CPU and device latency table, in the seed's layout (metric rows, one column per side)."""
-    if not section or not (section.get("cpu") or section.get("device")):
+    cpu, device = section.cpu, section.device
+    if cpu is None and device is None:
         return []
-    cpu, device = section.get("cpu"), section.get("device")
     first = cpu or device
-    headers = {"cpu": f"CPU ({cpu['name']}, {cpu['dtype']})" if cpu else "CPU",
-               "device": f"device {device['device']} ({device['name']}, {device['dtype']})" if device else "device"}
-    lines = ["", f"latency: batch {first['batch_size']}, {first['num_runs']} timed runs after a timed cold call "
-                 f"and {first['warmup']} untimed warm-up runs; {first.get('timing_method', '')}"]
+    headers = {"cpu": f"CPU ({cpu.name}, {cpu.dtype})" if cpu else "CPU",
+               "device": f"device {device.device} ({device.name}, {device.dtype})" if device else "device"}
+    lines = ["", f"latency: batch {first.stats.batch_size}, {first.num_runs} timed runs after a timed cold call "
+                 f"and {first.warmup} untimed warm-up runs; {first.stats.timing_method}"]
     rows = list(LATENCY_ROWS)
-    if any(side and side.get("event_samples") for side in (cpu, device)):
+    if any(side and side.stats.event_samples for side in (cpu, device)):
         rows += EVENT_ROWS
     notes: dict[str, str] = {}
     table = [("metric", headers["cpu"], headers["device"])]
     for name, decimals in rows:
         table.append((name, _cell(cpu, name, decimals, notes), _cell(device, name, decimals, notes)))
-    value = section.get("speedup")
+    value = section.speedup
     table.append(("speedup (CPU mean / device mean)", "-",
                   "-" if value is None else (f"{value:.2f}x" if math.isfinite(value) else str(value))))
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:
         lines.append(f"  {row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}")
     lines += [f"  {marker} {text}" for text, marker in notes.items()]
-    if device and device.get("device") == "cpu":
+    if device and device.device == "cpu":
         lines.append("  the device under test is the CPU: both columns ran on the host CPU "
-                     f"({device.get('torch_threads')} torch threads); the speedup compares the CPU with itself")
-    limits = section.get("thresholds")
+                     f"({device.torch_threads} torch threads); the speedup compares the CPU with itself")
+    limits = section.thresholds
     if limits:
-        shown = ", ".join(f"{key} {value}" for key, value in limits.items()
-                          if key not in ("device", "dtype", "batch_size", "stale_fraction"))
-        lines.append(f"  limits: [[latency]] device {limits['device']!r} {limits['dtype']} "
-                     f"batch {limits['batch_size']}: {shown}")
+        shown = ", ".join(f"{key} {value}" for key, value in limits.limits.items())
+        lines.append(f"  limits: [[latency]] device {limits.device!r} {limits.dtype} "
+                     f"batch {limits.batch_size}: {shown}")
     elif device:
-        lines.append(f"  limits: no [[latency]] entry matches {device['name']!r} {device['dtype']} "
-                     f"batch {device['batch_size']}: reported, not judged")
+        lines.append(f"  limits: no [[latency]] entry matches {device.name!r} {device.dtype} "
+                     f"batch {device.stats.batch_size}: reported, not judged")
     return lines
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from acceptance.graph import compile_backend
-from acceptance.metrics import at_least, less_than
 from acceptance.metrics import compare
+from acceptance.sections import CompileSection
 from acceptance.timing import measure, speedup
 from fixtures.benchmarking import fail_under_xdist
 
@@ -23,7 +23,7 @@ def test_compiled_matches_reference_and_is_timed(pytestconfig, device, device_mo
                     "pass --compile on to run graph mode")
     backend, reason = compile_backend(device.kind)
     if backend is None:
-        results.sections["compile"] = {"skipped": reason}
+        results.compile = CompileSection(skipped=reason)
         pytest.skip(f"graph mode unavailable: {reason}")
     fail_under_xdist(pytestconfig)
     inputs = pixel_values.to(device.torch_device, getattr(torch, run_config.dtype))
@@ -38,12 +38,10 @@ def test_compiled_matches_reference_and_is_timed(pytestconfig, device, device_mo
     with torch.no_grad():
         eager = measure(device_model, inputs, device, num_runs=runs, warmup=warmup)
         graph = measure(compiled, inputs, device, num_runs=runs, warmup=warmup)
-    results.sections["compile"] = {"backend": backend, "compile_seconds": compile_s,
-                                   "accuracy": comparison.to_dict(), "eager": eager.to_dict(),
-                                   "compiled": graph.to_dict(), "speedup_vs_eager": speedup(eager, graph)}
+    results.compile = CompileSection(backend=backend, compile_seconds=compile_s, accuracy=comparison, eager=eager,
+                                     compiled=graph, speedup_vs_eager=speedup(eager, graph))
     limit = run_config.thresholds.accuracy_for(run_config.dtype)
-    assert less_than(comparison.relative_error, limit.max_relative_error) and \
-        at_least(comparison.cosine, limit.min_cosine), (
+    assert limit.accepts(comparison), (
         f"torch.compile ({backend}) last_hidden_state vs the CPU float32 reference: relative error "
         f"{comparison.relative_error:.3e} (allowed < {limit.max_relative_error}), cosine {comparison.cosine:.6f} "
         f"(allowed >= {limit.min_cosine})")

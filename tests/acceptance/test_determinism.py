@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from acceptance.sections import DeterminismResult
 from acceptance.soak import repeat_spread
 
 pytestmark = pytest.mark.determinism
@@ -23,10 +24,9 @@ def test_repeated_forwards_identical(card_device, card_model, pixel_values, run_
         card_device.synchronize()
         return output
 
-    spread = repeat_spread(forward, run_config.determinism_runs)
     allowed = run_config.thresholds.determinism_max_abs_spread
-    results.sections.setdefault("determinism", {})[card_device.label] = {**spread, "allowed_max_abs_spread": allowed}
-    assert spread["bitwise_identical"] or (math.isfinite(spread["max_abs_spread"])
-                                           and spread["max_abs_spread"] <= allowed), (
-        f"{spread['runs']} forwards on {card_device.label}: max |output - first output| = "
-        f"{spread['max_abs_spread']:.3e}, allowed <= {allowed} ([determinism] max_abs_spread)")
+    spread = DeterminismResult(**repeat_spread(forward, run_config.determinism_runs), allowed_max_abs_spread=allowed)
+    results.determinism[card_device.label] = spread
+    assert spread.bitwise_identical or (math.isfinite(spread.max_abs_spread) and spread.max_abs_spread <= allowed), (
+        f"{spread.runs} forwards on {card_device.label}: max |output - first output| = "
+        f"{spread.max_abs_spread:.3e}, allowed <= {allowed} ([determinism] max_abs_spread)")

@@ -6,10 +6,11 @@ pytestmark = pytest.mark.dtype_matrix
 
 
 def test_dtype_against_cpu_reference(dtype_matrix_entry, device, run_config):
-    failed = [row for row in dtype_matrix_entry.rows if not row["passed"]]
+    failed = [row for row in dtype_matrix_entry.rows if not row.passed]
     assert not failed, (
         f"{device.label} in {dtype_matrix_entry.dtype} vs CPU float32: " + "; ".join(
-            f"{row['tensor']} relative error {row['relative_error']:.4%} (allowed < {row['max_relative_error']:.4%}), "
-            f"cosine {row['cosine']:.6f} (allowed >= {row['min_cosine']})" for row in failed)
+            f"{row.comparison.name} relative error {row.comparison.relative_error:.4%} "
+            f"(allowed < {row.limits.max_relative_error:.4%}), "
+            f"cosine {row.comparison.cosine:.6f} (allowed >= {row.limits.min_cosine})" for row in failed)
         + f" ([accuracy.{dtype_matrix_entry.dtype}] in {run_config.thresholds_path}); "
         + dtype_matrix_entry.drift.localisation())

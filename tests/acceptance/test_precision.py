@@ -9,7 +9,7 @@ pytestmark = pytest.mark.precision
 
 
 def test_precision_settings_in_force(device, run_config, results):
-    recorded = results.sections["diagnosis"]["precision"]["settings"]
+    recorded = results.diagnosis.precision.settings
     now = device.backend.precision_settings()
     required = device.backend.strict_settings()
     unread = sorted(set(required) - set(now))

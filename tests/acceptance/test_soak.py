@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from acceptance.sections import SoakResult
 from acceptance.soak import soak
-from acceptance.sweep import NOT_MEASURABLE
 from fixtures.benchmarking import fail_under_xdist
 
 pytestmark = pytest.mark.soak
@@ -25,22 +25,20 @@ def test_soak(pytestconfig, card_device, card_model, pixel_values, run_config, r
             return card_model(pixel_values=inputs).last_hidden_state
 
     index = card_device.index or 0
-    report = soak(forward, run_config.soak_seconds, synchronize=card_device.synchronize,
-                  memory=lambda: card_device.backend.memory_allocated(index))
+    report = SoakResult(**soak(forward, run_config.soak_seconds, synchronize=card_device.synchronize,
+                               memory=lambda: card_device.backend.memory_allocated(index)))
     max_drift = run_config.thresholds.soak_max_drift
     max_growth = run_config.thresholds.soak_max_memory_growth_bytes
-    if report["memory_growth_bytes"] is None:
-        report["memory_note"] = NOT_MEASURABLE
-    results.sections.setdefault("soak", {})[card_device.label] = report
+    results.soak[card_device.label] = report
     problems = []
-    if report["first_nonfinite_iteration"] is not None:
-        problems.append(f"NaN/Inf in the output at iteration {report['first_nonfinite_iteration']}")
-    if not (math.isfinite(report["max_drift"]) and report["max_drift"] <= max_drift):
-        problems.append(f"drift from the first output {report['max_drift']:.3e} (allowed <= {max_drift}, "
-                        f"first over at iteration {report['first_drift_iteration']})")
-    growth = report["memory_growth_bytes"]
+    if report.first_nonfinite_iteration is not None:
+        problems.append(f"NaN/Inf in the output at iteration {report.first_nonfinite_iteration}")
+    if not (math.isfinite(report.max_drift) and report.max_drift <= max_drift):
+        problems.append(f"drift from the first output {report.max_drift:.3e} (allowed <= {max_drift}, "
+                        f"first over at iteration {report.first_drift_iteration})")
+    growth = report.memory_growth_bytes
     if growth is not None and growth > max_growth:
         problems.append(f"allocated memory grew by {growth} bytes (allowed <= {int(max_growth)})")
-    assert report["iterations"] > 0, f"no iteration finished in {run_config.soak_seconds} s"
+    assert report.iterations > 0, f"no iteration finished in {run_config.soak_seconds} s"
     assert not problems, f"soak on {card_device.label} for {run_config.soak_seconds} s, " \
-                         f"{report['iterations']} iterations: " + "; ".join(problems)
+                         f"{report.iterations} iterations: " + "; ".join(problems)

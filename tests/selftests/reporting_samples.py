@@ -1,6 +1,6 @@
 """Hand-built run results for the report tests: an Ascend run with the seed's figures.
 
-The latency and diagnosis sections have the shapes the latency and diagnosis
+The latency and diagnosis sections are the types the latency and diagnosis
 parts of the suite fill in, so their rendering is tested without running them.
 """
 
@@ -13,11 +13,15 @@ import numpy as np
 import torch
 
 from acceptance.builtin import VITB16_CONFIG
+from acceptance.drift import LayerDrift, LayerRow
+from acceptance.fingerprint import Fingerprint
 from acceptance.metrics import compare
 from acceptance.report.json_report import build_report
 from acceptance.report.verdict import SignoffRules, decide
 from acceptance.results import CheckRecord, RunResults
-from acceptance.thresholds import load_thresholds
+from acceptance.sections import LatencySide, PrecisionRecord
+from acceptance.thresholds import AccuracyLimits, LatencyLimits, load_thresholds
+from acceptance.timing import LatencyStats
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = SignoffRules(required_markers=("shapes", "accuracy"))
@@ -47,19 +51,39 @@ def parse(markup):
 
 
 def latency_stats(device: str, name: str, centre_ms: float, spread_ms: float, runs: int = 19,
-                  p99_available: bool = True) -> dict:
-    """A latency section entry with the fields the latency tests record, from seeded samples."""
+                  p99_available: bool = True) -> LatencySide:
+    """One side of the latency section, as the latency tests record it, from seeded samples."""
     samples = (centre_ms + spread_ms * np.random.default_rng(7).standard_normal(runs)).round(4).tolist()
     array = np.asarray(samples)
-    return {
-        "device": device, "name": name, "dtype": "float32", "batch_size": 1, "num_runs": runs, "warmup": 1,
-        "samples_ms": samples, "cold_ms": centre_ms * 3, "mean_ms": float(array.mean()),
-        "min_ms": float(array.min()), "max_ms": float(array.max()), "std_ms": float(array.std(ddof=1)),
-        "p50_ms": float(np.percentile(array, 50)), "p90_ms": float(np.percentile(array, 90)),
-        "p99_ms": float(np.percentile(array, 99)) if p99_available else None,
-        "unavailable": {} if p99_available else {"p99_ms": f"needs at least 100 timed runs, had {runs}"},
-        "throughput_img_per_s": 1000.0 / float(array.mean()),
-    }
+    stats = LatencyStats(
+        samples=runs, batch_size=1, mean_ms=float(array.mean()), min_ms=float(array.min()),
+        max_ms=float(array.max()), std_ms=float(array.std(ddof=1)), p50_ms=float(np.percentile(array, 50)),
+        p90_ms=float(np.percentile(array, 90)), p99_ms=float(np.percentile(array, 99)) if p99_available else None,
+        throughput_img_per_s=1000.0 / float(array.mean()), cold_ms=centre_ms * 3,
+        unavailable={} if p99_available else {"p99_ms": f"needs at least 100 timed runs, had {runs}"},
+        timing_method="time.perf_counter around synchronize")
+    return LatencySide(stats=stats, side="cpu" if device == "cpu" else "device", device=device, name=name,
+                       dtype="float32", num_runs=runs, warmup=1, torch_threads=4, samples_ms=tuple(samples))
+
+
+#: the sample run's [[latency]] entry
+SAMPLE_LATENCY_LIMITS = LatencyLimits(device="Ascend910*", dtype="float32", batch_size=1, limits={"max_p50_ms": 12.0})
+
+
+def sample_diagnosis(results: RunResults) -> None:
+    """A diagnosis as the diagnosis fixtures record it: precision, three probe points, a fingerprint."""
+    results.diagnosis.precision = PrecisionRecord(mode="vendor-default", settings={"conv_allow_hf32": True},
+                                                  strict_settings={"conv_allow_hf32": False})
+    limits = AccuracyLimits(max_relative_error=0.01, min_cosine=0.99)
+    rows = tuple(LayerRow(name=f"layer.{i}", depth=i + 1, relative_error=0.001 * (i + 1), cosine=0.9999,
+                          max_abs_diff=0.01, frac_rel_err_below_0_1pct=0.8, frac_rel_err_below_0_5pct=0.97,
+                          within_limits=True) for i in range(3))
+    results.diagnosis.drift = LayerDrift(rows=rows, dtype="float32", limits=limits)
+    results.diagnosis.fingerprint = Fingerprint(
+        closest="hf32 convolution", distances={"hf32 convolution": 0.1, "bfloat16": 0.9},
+        measured=[row.relative_error for row in rows],
+        profiles={"hf32 convolution": [0.001, 0.002, 0.003], "bfloat16": [0.01, 0.02, 0.03]},
+        names=[row.name for row in rows], floors=[2 ** -24] * 3)
 
 
 def sample_results(*, device_kind: str = "npu", architecture_only: bool = False, latency: bool = True,
@@ -94,17 +118,12 @@ def sample_results(*, device_kind: str = "npu", architecture_only: bool = False,
         results.record_check(CheckRecord("tests/acceptance/test_extra.py::test_raises", "failed", 0.01,
                                          message="RuntimeError: device lost"))
     if latency:
-        results.sections["latency"] = {
-            "cpu": latency_stats("cpu", "Kunpeng 920", 653.7, 1.5),
-            "device": latency_stats(label, device_name, 8.756, 0.28, p99_available=False),
-            "speedup": 653.7 / 8.756, "thresholds": {"max_p50_ms": 12.0}}
+        results.latency.record(latency_stats("cpu", "Kunpeng 920", 653.7, 1.5))
+        results.latency.record(latency_stats(label, device_name, 8.756, 0.28, p99_available=False))
+        results.latency.speedup = 653.7 / 8.756
+        results.latency.thresholds = SAMPLE_LATENCY_LIMITS
     if diagnosis:
-        results.sections["diagnosis"] = {
-            "precision": {"conv_allow_hf32": True},
-            "layers": [{"name": f"layer.{i}", "relative_error": 0.001 * (i + 1), "cosine": 0.9999,
-                        "max_abs_diff": 0.01, "frac_rel_err_below_0.1pct": 0.8, "frac_rel_err_below_0.5pct": 0.97}
-                       for i in range(3)],
-            "fingerprint": {"closest": "hf32 convolution", "distances": {"hf32 convolution": 0.1, "bfloat16": 0.9}}}
+        sample_diagnosis(results)
     return results
 
 

@@ -25,10 +25,9 @@ LATENCY_FILLER = '''
 from tests.selftests.reporting_samples import latency_stats
 
 def test_fill_latency_section(results, device):
-    results.sections["latency"] = {
-        "cpu": latency_stats("cpu", "host CPU", 30.0, 0.5),
-        "device": latency_stats(device.label, device.name, 10.0, 0.3, p99_available=False),
-        "speedup": 3.0, "thresholds": None}
+    results.latency.record(latency_stats("cpu", "host CPU", 30.0, 0.5))
+    results.latency.record(latency_stats(device.label, device.name, 10.0, 0.3, p99_available=False))
+    results.latency.speedup = 3.0
 '''
 
 #: runs after the page's own scripts: where each part is, whether it is visible, and any script error

@@ -74,7 +74,8 @@ def test_provenance():
     assert report["precision"]["settings"] == {"conv_allow_hf32": True, "matmul_allow_hf32": False}
     assert report["thresholds"]["sha256"] == sha256_file(ROOT / "thresholds.toml")
     assert report["thresholds"]["accuracy"] == {"dtype": "float32", "max_relative_error": 0.01, "min_cosine": 0.99}
-    assert report["thresholds"]["latency"] == {"max_p50_ms": 12.0}
+    assert report["thresholds"]["latency"] == {"device": "Ascend910*", "dtype": "float32", "batch_size": 1,
+                                               "stale_fraction": None, "max_p50_ms": 12.0}
     assert report["run"]["host"]["hostname"] == "node-1"
     assert report["run"]["started_at"] and report["run"]["finished_at"]
     assert report["environment_variables"] == {"ASCEND_RT_VISIBLE_DEVICES": "0"}

@@ -14,6 +14,7 @@ from acceptance.loading import inspect_checkpoint, load_model
 from acceptance.peak_table import load_peak_table, table_peak_tflops
 from acceptance.soak import repeat_spread, soak
 from acceptance.faults import is_out_of_memory
+from acceptance.sections import SweepPoint
 from acceptance.sweep import limits, run_point, run_sweep, sweep_points
 from acceptance.errors import ConfigError
 from tests.selftests.test_devices import clean_npu, standin_npu  # noqa: F401 - fixtures
@@ -38,12 +39,12 @@ def test_oom_at_one_point_is_recorded_as_the_limit_and_the_sweep_goes_on(tiny_mo
                          dtype=torch.float32, peak_tflops=1.0)
 
     points = run_sweep(point, sweep_points([1, 2, 4, 8], [224, 32], grid=True), on_oom=lambda: freed.append(1))
-    status = {(p["batch"], p["resolution"]): p["status"] for p in points}
+    status = {(p.batch, p.resolution): p.status for p in points}
     assert status == {(1, 32): "ok", (2, 32): "ok", (4, 32): "ok", (8, 32): "ok", (1, 224): "ok",
                       (2, 224): "ok", (4, 224): "out_of_memory", (8, 224): "skipped"}, status
     assert freed == [1]
     assert limits(points)["224"] == {"max_batch_ok": 2, "first_oom_batch": 4}
-    ok = next(p for p in points if p["status"] == "ok")
+    ok = next(p for p in points if p.ok).to_dict()
     assert ok["peak_memory_bytes"] is None and ok["peak_memory_note"] == "not measurable on this backend"
     assert ok["accuracy"]["relative_error"] == 0.0  # the same model on both sides
 
@@ -56,11 +57,11 @@ def test_every_out_of_memory_form_is_a_sweep_limit(error):
     def point(batch, resolution):
         if batch >= 2:
             raise error
-        return {"batch": batch, "resolution": resolution, "status": "ok"}
+        return SweepPoint(batch, resolution, "ok")
 
     points = run_sweep(point, [(1, 224), (2, 224), (4, 224)])
-    assert [p["status"] for p in points] == ["ok", "out_of_memory", "skipped"], points
-    assert points[1]["error"] == (str(error).splitlines()[0] if str(error) else "MemoryError")
+    assert [p.status for p in points] == ["ok", "out_of_memory", "skipped"], points
+    assert points[1].error == (str(error).splitlines()[0] if str(error) else "MemoryError")
 
 
 def test_out_of_memory_recognised_by_type_and_text_only():

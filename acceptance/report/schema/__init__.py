@@ -1,28 +1,60 @@
 """The JSON Schema of benchmark_report.json, shipped with the suite, and a validator for it.
 
+One source of truth per part: benchmark_report.schema.json is the frame (the
+run, model, device, accuracy ... blocks and the shared ``$defs``); the
+"performance" block and every entry of "sections" are the schema fragments of
+the section types in acceptance/sections.py, beside the ``to_dict()`` that
+writes them, composed into the frame here. ``load_schema()`` is the whole schema.
+
 jsonschema is imported only when a report is validated (the suite's own tests,
 the fleet merge), so writing a report never depends on it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+
+from ...sections import DEFS, SECTION_SCHEMAS, LatencySection
 
 SCHEMA_FILE = Path(__file__).with_name("benchmark_report.schema.json")
 
 
+def compose(frame: Mapping[str, Any]) -> dict[str, Any]:
+    """The frame with the section types' fragments in place of its "performance" and "sections" placeholders."""
+    schema = copy.deepcopy(dict(frame))
+    properties = schema["properties"]
+    properties["performance"] = copy.deepcopy(LatencySection.REPORT_SCHEMA)
+    properties["sections"] = {"type": "object", "properties": copy.deepcopy(SECTION_SCHEMAS),
+                              "additionalProperties": False}
+    clashes = sorted(set(DEFS) & set(schema["$defs"]))
+    if clashes:
+        raise ValueError(f"acceptance/sections.py DEFS redefine {clashes} of {SCHEMA_FILE.name}")
+    schema["$defs"].update(copy.deepcopy(DEFS))
+    return schema
+
+
 @lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return compose(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+
+
+def _errors(schema: Mapping[str, Any], value: Any) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda error: list(error.absolute_path))
+    return [f"at /{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in errors]
 
 
 def schema_errors(report: Any) -> list[str]:
     """Every way ``report`` breaks the schema, as "at <path>: <message>" lines (empty when valid)."""
-    from jsonschema import Draft202012Validator
+    return _errors(load_schema(), report)
 
-    validator = Draft202012Validator(load_schema())
-    errors = sorted(validator.iter_errors(report), key=lambda error: list(error.absolute_path))
-    return [f"at /{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in errors]
+
+def fragment_errors(fragment: Mapping[str, Any], value: Any) -> list[str]:
+    """Every way ``value`` breaks one section's fragment (resolved against the whole schema's $defs)."""
+    return _errors({**fragment, "$defs": load_schema()["$defs"]}, value)

@@ -1,0 +1,598 @@
+"""The run's result sections as types: what each part of the suite records, its JSON, and its JSON Schema.
+
+One dataclass per section of ``RunResults`` (latency, diagnosis, sweep, soak,
+determinism, compile, nightly, utilisation). Writers (fixtures, tests) set
+typed values, reusing the library's own types (LatencyStats, LayerDrift,
+Fingerprint, TensorComparison, LimitVerdict, RegressionCheck); ``to_dict()``
+gives the plain data of benchmark_report.json, with the field names the
+reports have always had. Each class's ``SCHEMA`` is the JSON Schema of what
+its ``to_dict()`` writes into the report (for latency: of the report's
+"performance" block, ``LatencySection.REPORT_SCHEMA``). These fragments are
+the one source of truth for the sections: acceptance/report/schema composes
+them into benchmark_report.schema.json's frame when it is loaded. They refer to
+the frame's shared ``$defs`` (metric, shape, latencyStats) and to ``DEFS`` here.
+
+Renderers (HTML, fleet, history) work from the report dict, since they also
+re-render old JSON files; the shapes they read are the ones ``to_dict()`` writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .thresholds import LATENCY_LIMITS
+
+if TYPE_CHECKING:  # annotations only: the schema (read by the fleet merge) must not import torch
+    from .baseline import RegressionCheck, RegressionLimits
+    from .drift import LayerDrift
+    from .fingerprint import Fingerprint
+    from .metrics import TensorComparison
+    from .thresholds import AccuracyLimits, LatencyLimits, LimitVerdict
+    from .timing import LatencyStats
+
+NOT_MEASURABLE = "not measurable on this backend"
+
+# -- schema building blocks (JSON Schema draft 2020-12) -------------------------------------------------------
+
+METRIC = {"$ref": "#/$defs/metric"}  # a number, "NaN"/"Infinity"/"-Infinity", or null
+STRING = {"type": "string"}
+BOOL = {"type": "boolean"}
+NUMBER = {"type": "number"}
+COUNT = {"type": "integer", "minimum": 0}
+POSITIVE = {"type": "integer", "minimum": 1}
+OPTIONAL_STRING = {"type": ["string", "null"]}
+OPTIONAL_COUNT = {"type": ["integer", "null"], "minimum": 0}
+OPTIONAL_INT = {"type": ["integer", "null"]}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def optional(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [dict(schema), {"type": "null"}]}
+
+
+def array(items: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": dict(items)}
+
+
+def mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": dict(values)}
+
+
+def closed(properties: Mapping[str, Any], required: Any = None, **extra: Any) -> dict[str, Any]:
+    """An object with exactly these properties (all required unless ``required`` names fewer)."""
+    return {"type": "object", "required": list(properties if required is None else required),
+            "properties": dict(properties), "additionalProperties": False, **extra}
+
+
+#: LatencyStats.to_dict(), field by field (the dataclass is checked against it in the self-tests)
+LATENCY_STATS_PROPERTIES = {
+    "samples": COUNT, "batch_size": POSITIVE, "mean_ms": METRIC, "min_ms": METRIC, "max_ms": METRIC,
+    "std_ms": METRIC, "p50_ms": METRIC, "p90_ms": METRIC, "p99_ms": METRIC, "throughput_img_per_s": METRIC,
+    "cold_ms": METRIC, "event_samples": COUNT, "event_mean_ms": METRIC, "event_min_ms": METRIC,
+    "event_max_ms": METRIC, "event_p50_ms": METRIC, "unavailable": mapping(STRING), "nonfinite_samples": COUNT,
+    "timing_method": STRING,
+}
+LATENCY_SIDE_PROPERTIES = {
+    **LATENCY_STATS_PROPERTIES, "side": {"enum": ["cpu", "device"]}, "device": STRING, "name": STRING,
+    "dtype": STRING, "num_runs": POSITIVE, "warmup": COUNT, "torch_threads": POSITIVE, "samples_ms": array(METRIC),
+}
+
+#: the shared definitions of the fragments, composed into the schema's $defs
+DEFS: dict[str, Any] = {
+    "latencyStatsRaw": closed(LATENCY_STATS_PROPERTIES),
+    "tensorComparison": closed({
+        "name": STRING, "shape": ref("shape"), "reference_dtype": STRING, "candidate_dtype": STRING,
+        "max_abs_diff": METRIC, "mean_abs_diff": METRIC, "relative_error": METRIC, "cosine": METRIC,
+        "nonfinite_reference": COUNT, "nonfinite_candidate": COUNT,
+        "first_nonfinite_candidate": optional(array(COUNT)),
+    }),
+    "accuracyLimits": closed({"max_relative_error": NUMBER, "min_cosine": NUMBER}),
+    "latencyLimits": closed({"device": STRING, "dtype": STRING, "batch_size": POSITIVE,
+                             "stale_fraction": {"type": ["number", "null"], "minimum": 0},
+                             **{limit: {"type": "number", "minimum": 0} for limit in LATENCY_LIMITS}},
+                            required=["device", "dtype", "batch_size", "stale_fraction"]),
+    "regressionCheck": closed({"figure": STRING, "measured": METRIC, "baseline": METRIC, "allowed": METRIC,
+                               "passed": BOOL, "message": STRING}),
+}
+
+
+# -- latency -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LatencySide:
+    """One side's latency measurement (the CPU reference or the device) and how it was taken."""
+
+    stats: LatencyStats
+    side: str
+    #: the device label ("cpu", "npu:0")
+    device: str
+    name: str
+    dtype: str
+    num_runs: int
+    warmup: int
+    torch_threads: int
+    samples_ms: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.stats.to_dict(), "side": self.side, "device": self.device, "name": self.name,
+                "dtype": self.dtype, "num_runs": self.num_runs, "warmup": self.warmup,
+                "torch_threads": self.torch_threads, "samples_ms": list(self.samples_ms)}
+
+    def seed_dict(self) -> dict[str, Any]:
+        """The report's performance entry: the seed's ``throughput_img_per_sec`` name for the throughput."""
+        data = {key: value for key, value in self.to_dict().items() if key != "throughput_img_per_s"}
+        data["throughput_img_per_sec"] = self.stats.throughput_img_per_s
+        return data
+
+
+@dataclass
+class LatencySection:
+    """The latency tests' measurements and the limits applied to them (filled test by test)."""
+
+    cpu: LatencySide | None = None
+    device: LatencySide | None = None
+    #: CPU mean / device mean, once both sides are measured
+    speedup: float | None = None
+    #: the [[latency]] entry matching the device, dtype and batch size (None: reported, not judged)
+    thresholds: LatencyLimits | None = None
+    #: limit name -> its verdict
+    verdicts: dict[str, LimitVerdict] = field(default_factory=dict)
+
+    SCHEMA = closed({"cpu": optional(closed(LATENCY_SIDE_PROPERTIES)),
+                     "device": optional(closed(LATENCY_SIDE_PROPERTIES)),
+                     "speedup": METRIC, "thresholds": optional(ref("latencyLimits")),
+                     "verdicts": mapping(closed({"statistic": STRING, "measured": METRIC, "allowed": NUMBER,
+                                                 "comparison": {"enum": ["<=", ">="]},
+                                                 "passed": {"type": ["boolean", "null"]}, "ratio": METRIC,
+                                                 "stale": BOOL}))})
+    #: the report's "performance" block (the seed's latency layout)
+    REPORT_SCHEMA = {
+        "type": "object",
+        "required": ["measured", "cpu", "device", "speedup"],
+        "properties": {
+            "measured": BOOL,
+            "reason": STRING,
+            "cpu": {"oneOf": [ref("latencyStats"), {"type": "null"}]},
+            "device": {"oneOf": [ref("latencyStats"), {"type": "null"}]},
+            "speedup": METRIC,
+            "thresholds": optional(ref("latencyLimits")),
+        },
+    }
+
+    @property
+    def recorded(self) -> bool:
+        return bool(self.cpu or self.device or self.verdicts or self.thresholds)
+
+    def sides(self) -> dict[str, LatencySide | None]:
+        return {"cpu": self.cpu, "device": self.device}
+
+    def stats(self) -> dict[str, LatencyStats | None]:
+        return {name: side.stats if side else None for name, side in self.sides().items()}
+
+    def record(self, side: LatencySide) -> None:
+        if side.side not in ("cpu", "device"):
+            raise ValueError(f"latency side must be 'cpu' or 'device', got {side.side!r}")
+        setattr(self, side.side, side)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cpu": self.cpu.to_dict() if self.cpu else None,
+                "device": self.device.to_dict() if self.device else None, "speedup": self.speedup,
+                "thresholds": self.thresholds.to_dict() if self.thresholds else None,
+                "verdicts": {limit: verdict.to_dict() for limit, verdict in self.verdicts.items()}}
+
+    def performance(self) -> dict[str, Any]:
+        """The report's "performance" block (None entries where not measured)."""
+        if self.cpu is None and self.device is None:
+            return {"measured": False, "reason": "no latency test ran in this session",
+                    "cpu": None, "device": None, "speedup": None, "thresholds": None}
+        return {"measured": True, "cpu": self.cpu.seed_dict() if self.cpu else None,
+                "device": self.device.seed_dict() if self.device else None,
+                "speedup": self.speedup, "thresholds": self.thresholds.to_dict() if self.thresholds else None}
+
+
+# -- diagnosis -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PrecisionRecord:
+    """The --precision mode and the settings read back at session start."""
+
+    mode: str
+    settings: dict[str, Any]
+    strict_settings: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "settings": dict(self.settings), "strict_settings": dict(self.strict_settings)}
+
+
+@dataclass(frozen=True)
+class DtypeMatrixRow:
+    """One dtype's output against the reference under that dtype's [accuracy.<dtype>] limits."""
+
+    dtype: str
+    comparison: TensorComparison
+    limits: AccuracyLimits
+    first_drifting_layer: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.limits.accepts(self.comparison)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "tensor": self.comparison.name,
+                "relative_error": self.comparison.relative_error, "cosine": self.comparison.cosine,
+                "max_abs_diff": self.comparison.max_abs_diff,
+                "max_relative_error": self.limits.max_relative_error, "min_cosine": self.limits.min_cosine,
+                "passed": self.passed, "first_drifting_layer": self.first_drifting_layer}
+
+
+LAYER_ROW = closed({"name": STRING, "depth": COUNT, "relative_error": METRIC, "cosine": METRIC,
+                    "max_abs_diff": METRIC, "frac_rel_err_below_0.1pct": METRIC,
+                    "frac_rel_err_below_0.5pct": METRIC, "within_limits": BOOL})
+
+
+@dataclass
+class DiagnosisSection:
+    """The numerical diagnosis: each part is set when its fixture ran (None / empty otherwise)."""
+
+    precision: PrecisionRecord | None = None
+    #: the layer-wise drift of the device model at --dtype
+    drift: LayerDrift | None = None
+    fingerprint: Fingerprint | None = None
+    #: emulated profile -> output name -> relative error (EmulatedProfiles.final)
+    emulated_final: dict[str, dict[str, float]] = field(default_factory=dict)
+    dtype_matrix: list[DtypeMatrixRow] = field(default_factory=list)
+
+    SCHEMA = closed({
+        "precision": closed({"mode": STRING, "settings": {"type": "object"}, "strict_settings": {"type": "object"}}),
+        "layers": array(LAYER_ROW),
+        "layer_dtype": STRING,
+        "layer_limits": ref("accuracyLimits"),
+        "first_drifting_layer": OPTIONAL_STRING,
+        "fingerprint": closed({
+            "closest": OPTIONAL_STRING, "verdict": STRING, "distances": mapping(METRIC), "runner_up": OPTIONAL_STRING,
+            "measured": array(METRIC), "profiles": mapping(array(METRIC)), "probe_points": array(STRING),
+            "floors": array(METRIC), "distance": STRING, "emulated_final": mapping(mapping(METRIC)),
+        }),
+        "dtype_matrix": array(closed({
+            "dtype": STRING, "tensor": STRING, "relative_error": METRIC, "cosine": METRIC, "max_abs_diff": METRIC,
+            "max_relative_error": NUMBER, "min_cosine": NUMBER, "passed": BOOL,
+            "first_drifting_layer": OPTIONAL_STRING})),
+    }, required=[], dependentRequired={"layers": ["layer_dtype", "layer_limits", "first_drifting_layer"]})
+
+    @property
+    def recorded(self) -> bool:
+        return bool(self.precision or self.drift or self.fingerprint or self.dtype_matrix)
+
+    @property
+    def first_drifting_layer(self) -> str | None:
+        first = self.drift.first_drifting if self.drift is not None else None
+        return first.name if first is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only the parts that ran, as the diagnosis has always written them."""
+        data: dict[str, Any] = {}
+        if self.precision is not None:
+            data["precision"] = self.precision.to_dict()
+        if self.drift is not None:
+            data.update({"layers": [row.to_dict() for row in self.drift.rows], "layer_dtype": self.drift.dtype,
+                         "layer_limits": self.drift.limits.to_dict(),
+                         "first_drifting_layer": self.first_drifting_layer})
+        if self.fingerprint is not None:
+            data["fingerprint"] = {**self.fingerprint.to_dict(), "emulated_final": self.emulated_final}
+        if self.dtype_matrix:
+            data["dtype_matrix"] = [row.to_dict() for row in self.dtype_matrix]
+        return data
+
+
+# -- sweep ---------------------------------------------------------------------------------------------------
+
+SWEEP_STATUSES = ("ok", "skipped", "out_of_memory")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One (batch, resolution) point: measured (status "ok"), or why not ("skipped", "out_of_memory")."""
+
+    batch: int
+    resolution: int
+    status: str
+    #: why a point did not run (not "ok" only)
+    error: str | None = None
+    latency: LatencyStats | None = None
+    peak_memory_bytes: int | None = None
+    flops_per_forward: int | None = None
+    achieved_tflops: float | None = None
+    mfu: float | None = None
+    accuracy: TensorComparison | None = None
+
+    SCHEMA = {
+        "type": "object",
+        "required": ["batch", "resolution", "status"],
+        "properties": {"batch": POSITIVE, "resolution": POSITIVE, "status": {"enum": list(SWEEP_STATUSES)}},
+        "if": {"properties": {"status": {"const": "ok"}}},
+        "then": closed({"batch": POSITIVE, "resolution": POSITIVE, "status": {"const": "ok"},
+                        "latency": ref("latencyStatsRaw"), "throughput_img_per_s": METRIC,
+                        "peak_memory_bytes": OPTIONAL_COUNT, "peak_memory_note": OPTIONAL_STRING,
+                        "flops_per_forward": COUNT, "achieved_tflops": METRIC, "mfu": METRIC,
+                        "accuracy": ref("tensorComparison")}),
+        "else": closed({"batch": POSITIVE, "resolution": POSITIVE, "status": {"enum": ["skipped", "out_of_memory"]},
+                        "error": STRING}),
+    }
+
+    def __post_init__(self) -> None:
+        if self.status not in SWEEP_STATUSES:
+            raise ValueError(f"sweep point status must be one of {SWEEP_STATUSES}, got {self.status!r}")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def throughput_img_per_s(self) -> float | None:
+        return self.latency.throughput_img_per_s if self.latency is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.ok:
+            return {"batch": self.batch, "resolution": self.resolution, "status": self.status, "error": self.error}
+        if self.latency is None or self.accuracy is None:
+            raise ValueError(f"sweep point batch {self.batch} at {self.resolution} is 'ok' without a latency "
+                             "and an accuracy")
+        return {"batch": self.batch, "resolution": self.resolution, "status": "ok",
+                "latency": self.latency.to_dict(), "throughput_img_per_s": self.throughput_img_per_s,
+                "peak_memory_bytes": self.peak_memory_bytes,
+                "peak_memory_note": None if self.peak_memory_bytes is not None else NOT_MEASURABLE,
+                "flops_per_forward": self.flops_per_forward, "achieved_tflops": self.achieved_tflops,
+                "mfu": self.mfu, "accuracy": self.accuracy.to_dict()}
+
+
+def sweep_limits(points: Any) -> dict[str, dict[str, int | None]]:
+    """Per resolution: the largest batch that ran and the first that ran out of memory (or None)."""
+    result: dict[str, dict[str, int | None]] = {}
+    for p in points:
+        entry = result.setdefault(str(p.resolution), {"max_batch_ok": None, "first_oom_batch": None})
+        if p.status == "ok":
+            entry["max_batch_ok"] = max(entry["max_batch_ok"] or 0, p.batch)
+        elif p.status == "out_of_memory" and entry["first_oom_batch"] is None:
+            entry["first_oom_batch"] = p.batch
+    return result
+
+
+@dataclass(frozen=True)
+class SweepSection:
+    """The batch x resolution sweep: its profile and every point."""
+
+    profile: str
+    batches: tuple[int, ...]
+    resolutions: tuple[int, ...]
+    grid: bool
+    num_runs: int
+    warmup: int
+    device: str
+    dtype: str
+    points: tuple[SweepPoint, ...]
+
+    SCHEMA = closed({"profile": STRING, "batches": array(POSITIVE), "resolutions": array(POSITIVE), "grid": BOOL,
+                     "num_runs": POSITIVE, "warmup": COUNT, "device": STRING, "dtype": STRING,
+                     "points": array(SweepPoint.SCHEMA),
+                     "limits": mapping(closed({"max_batch_ok": OPTIONAL_INT, "first_oom_batch": OPTIONAL_INT}))})
+
+    @property
+    def limits(self) -> dict[str, dict[str, int | None]]:
+        return sweep_limits(self.points)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile, "batches": list(self.batches), "resolutions": list(self.resolutions),
+                "grid": self.grid, "num_runs": self.num_runs, "warmup": self.warmup, "device": self.device,
+                "dtype": self.dtype, "points": [point.to_dict() for point in self.points], "limits": self.limits}
+
+
+# -- soak and determinism (one per card) ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SoakResult:
+    """One card's soak run (acceptance.soak.soak's figures)."""
+
+    seconds: float
+    iterations: int
+    first_nonfinite_iteration: int | None
+    max_drift: float
+    first_drift_iteration: int | None
+    memory_start_bytes: int | None
+    memory_end_bytes: int | None
+    memory_growth_bytes: int | None
+    latency_first_tenth_ms: float | None
+    latency_last_tenth_ms: float | None
+    latency_trend: float | None
+
+    SCHEMA = closed({"seconds": NUMBER, "iterations": COUNT, "first_nonfinite_iteration": OPTIONAL_COUNT,
+                     "max_drift": METRIC, "first_drift_iteration": OPTIONAL_COUNT,
+                     "memory_start_bytes": OPTIONAL_INT, "memory_end_bytes": OPTIONAL_INT,
+                     "memory_growth_bytes": OPTIONAL_INT, "latency_first_tenth_ms": METRIC,
+                     "latency_last_tenth_ms": METRIC, "latency_trend": METRIC, "memory_note": STRING},
+                    required=["seconds", "iterations", "first_nonfinite_iteration", "max_drift",
+                              "first_drift_iteration", "memory_start_bytes", "memory_end_bytes",
+                              "memory_growth_bytes", "latency_first_tenth_ms", "latency_last_tenth_ms",
+                              "latency_trend"])
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {item.name: getattr(self, item.name) for item in fields(self)}
+        if self.memory_growth_bytes is None:  # said in words, so a reader does not take null for "no growth"
+            data["memory_note"] = NOT_MEASURABLE
+        return data
+
+
+@dataclass(frozen=True)
+class DeterminismResult:
+    """One card's repeated forwards (acceptance.soak.repeat_spread) and the spread allowed."""
+
+    runs: int
+    bitwise_identical: bool
+    max_abs_spread: float
+    allowed_max_abs_spread: float
+
+    SCHEMA = closed({"runs": {"type": "integer", "minimum": 2}, "bitwise_identical": BOOL, "max_abs_spread": METRIC,
+                     "allowed_max_abs_spread": NUMBER})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": self.runs, "bitwise_identical": self.bitwise_identical,
+                "max_abs_spread": self.max_abs_spread, "allowed_max_abs_spread": self.allowed_max_abs_spread}
+
+
+#: the per-card sections: card label -> result
+PER_CARD_SCHEMA = {"soak": mapping(SoakResult.SCHEMA), "determinism": mapping(DeterminismResult.SCHEMA)}
+
+
+# -- compile -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CompileSection:
+    """Graph mode: torch.compile against the reference and eager, or why it could not run."""
+
+    skipped: str | None = None
+    backend: str | None = None
+    compile_seconds: float | None = None
+    accuracy: TensorComparison | None = None
+    eager: LatencyStats | None = None
+    compiled: LatencyStats | None = None
+    speedup_vs_eager: float | None = None
+
+    SCHEMA = {"oneOf": [
+        closed({"skipped": STRING}),
+        closed({"backend": STRING, "compile_seconds": NUMBER, "accuracy": ref("tensorComparison"),
+                "eager": ref("latencyStatsRaw"), "compiled": ref("latencyStatsRaw"), "speedup_vs_eager": METRIC}),
+    ]}
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.skipped is not None:
+            return {"skipped": self.skipped}
+        if self.accuracy is None or self.eager is None or self.compiled is None:
+            raise ValueError("a compile section that ran needs its accuracy, eager and compiled figures")
+        return {"backend": self.backend, "compile_seconds": self.compile_seconds,
+                "accuracy": self.accuracy.to_dict(), "eager": self.eager.to_dict(),
+                "compiled": self.compiled.to_dict(), "speedup_vs_eager": self.speedup_vs_eager}
+
+
+# -- nightly -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BaselineUsed:
+    """The --baseline entry this run is compared with, and the [regression] limits."""
+
+    name: str
+    key: str
+    saved_at: str
+    run_id: str
+    limits: RegressionLimits
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "key": self.key, "saved_at": self.saved_at, "run_id": self.run_id,
+                "limits": vars(self.limits)}
+
+
+@dataclass(frozen=True)
+class SavedBaseline:
+    """What --save-baseline did: saved to ``path`` under ``key``, or not, and why."""
+
+    name: str
+    saved: bool
+    reason: str | None = None
+    path: str | None = None
+    key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.saved:
+            return {"name": self.name, "saved": True, "path": self.path, "key": self.key}
+        return {"name": self.name, "saved": False, "reason": self.reason}
+
+
+@dataclass
+class NightlySection:
+    """The nightly options' outcome: the required device, its failures, the baseline and its checks."""
+
+    required_device: str | None = None
+    failures: list[str] = field(default_factory=list)
+    baseline: BaselineUsed | None = None
+    #: node id -> that test's regression checks
+    regression: dict[str, list[RegressionCheck]] = field(default_factory=dict)
+    saved_baseline: SavedBaseline | None = None
+
+    SCHEMA = closed({
+        "required_device": OPTIONAL_STRING,
+        "failures": array(STRING),
+        "baseline": optional(closed({"name": STRING, "key": STRING, "saved_at": STRING, "run_id": STRING,
+                                     "limits": closed({"max_latency_regression_percent": NUMBER,
+                                                       "max_relative_error_increase": NUMBER})})),
+        "regression": mapping(array(ref("regressionCheck"))),
+        "saved_baseline": {"oneOf": [
+            {"type": "null"},
+            closed({"name": STRING, "saved": {"const": False}, "reason": STRING}),
+            closed({"name": STRING, "saved": {"const": True}, "path": STRING, "key": STRING}),
+        ]},
+    })
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"required_device": self.required_device, "failures": list(self.failures),
+                "baseline": self.baseline.to_dict() if self.baseline else None,
+                "regression": {nodeid: [check.to_dict() for check in checks]
+                               for nodeid, checks in self.regression.items()},
+                "saved_baseline": self.saved_baseline.to_dict() if self.saved_baseline else None}
+
+
+# -- utilisation ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PeakRecord:
+    """The peak TFLOP/s MFU is measured against (acceptance.flops.peak_for) and for which device and dtype."""
+
+    tflops: float | None
+    source: str
+    measured: bool
+    device: str
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tflops": self.tflops, "source": self.source, "measured": self.measured, "device": self.device,
+                "dtype": self.dtype}
+
+
+@dataclass
+class UtilisationSection:
+    """FLOPs per forward at the run's input and the peak used for MFU (each set by its own fixture or test)."""
+
+    peak: PeakRecord | None = None
+    flops_per_forward: int | None = None
+    batch_size: int | None = None
+    resolution: int | None = None
+
+    SCHEMA = closed({"peak": closed({"tflops": METRIC, "source": STRING, "measured": BOOL, "device": STRING,
+                                     "dtype": STRING}),
+                     "flops_per_forward": COUNT, "batch_size": POSITIVE, "resolution": POSITIVE},
+                    required=[], dependentRequired={"flops_per_forward": ["batch_size", "resolution"]})
+
+    @property
+    def recorded(self) -> bool:
+        return self.peak is not None or self.flops_per_forward is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.peak is not None:
+            data["peak"] = self.peak.to_dict()
+        if self.flops_per_forward is not None:
+            data.update({"flops_per_forward": self.flops_per_forward, "batch_size": self.batch_size,
+                         "resolution": self.resolution})
+        return data
+
+
+#: the report's "sections": name -> schema fragment (latency is the report's "performance" instead)
+SECTION_SCHEMAS: dict[str, Any] = {
+    "diagnosis": DiagnosisSection.SCHEMA,
+    "nightly": NightlySection.SCHEMA,
+    "utilisation": UtilisationSection.SCHEMA,
+    "sweep": SweepSection.SCHEMA,
+    "compile": CompileSection.SCHEMA,
+    **PER_CARD_SCHEMA,
+}

@@ -1,0 +1,188 @@
+"""The JSON Schema describes every section: a full real run validates, each section type writes what its
+fragment says, and a section of the wrong shape fails validation."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from dataclasses import fields
+
+import pytest
+import torch
+
+from acceptance.baseline import RegressionCheck, RegressionLimits
+from acceptance.metrics import TensorComparison, compare
+from acceptance.report.json_report import build_report
+from acceptance.report.schema import fragment_errors, load_schema, schema_errors
+from acceptance.report.verdict import decide
+from acceptance.sections import (
+    DEFS,
+    LATENCY_STATS_PROPERTIES,
+    SECTION_SCHEMAS,
+    BaselineUsed,
+    CompileSection,
+    DeterminismResult,
+    LatencySection,
+    NightlySection,
+    PeakRecord,
+    SavedBaseline,
+    SoakResult,
+    SweepPoint,
+    SweepSection,
+)
+from acceptance.soak import repeat_spread, soak
+from acceptance.thresholds import AccuracyLimits, load_thresholds
+from acceptance.timing import LatencyStats
+
+from .conftest import ROOT
+from .reporting_samples import RULES, sample_results
+
+ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak"}
+
+
+def test_a_full_run_report_validates(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
+    """Every section present from a real run: sweep, soak, determinism, nightly (--save-baseline), diagnosis,
+    utilisation, and graph mode skipped for want of a backend."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    dump = tmp_path / "results.json"
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=cpu", "--num-runs=5", "--warmup=0",
+                       "--sweep-batches=1,2", "--sweep-resolutions=32", "--soak-seconds=1", "--compile=on",
+                       f"--baselines-dir={tmp_path / 'baselines'}", "--save-baseline=nightly",
+                       "-p", "tests.selftests.plugins.no_compile_backend",
+                       "-p", "tests.selftests.diagnosis_plugin", "--dump-results", str(dump))
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("error", 0) == 0, result.stdout.str()
+    report = json.loads((tmp_path / "reports" / "benchmark_report.json").read_text())
+    assert schema_errors(report) == [], schema_errors(report)
+    sections = report["sections"]
+    assert set(sections) == ALL_SECTIONS, sorted(sections)
+    assert set(sections["diagnosis"]) == {"precision", "layers", "layer_dtype", "layer_limits",
+                                          "first_drifting_layer", "fingerprint", "dtype_matrix"}
+    assert sections["compile"] == {"skipped": "no torch.compile backend for cpu in this self-test"}
+    assert sections["nightly"]["saved_baseline"]["saved"] is True, sections["nightly"]
+    assert sections["soak"]["cpu"]["iterations"] > 0 and sections["determinism"]["cpu"]["runs"] >= 2
+    assert set(sections["utilisation"]) == {"peak", "flops_per_forward", "batch_size", "resolution"}
+    assert report["performance"]["measured"] is True
+    # the latency section itself (the report's "performance" is its seed layout) has its fragment too
+    latency = json.loads(dump.read_text())["sections"]["latency"]
+    assert fragment_errors(LatencySection.SCHEMA, latency) == []
+    assert set(latency["verdicts"]) == set() and latency["cpu"]["side"] == "cpu"
+
+
+def _stats(mean_ms: float = 2.0) -> LatencyStats:
+    return LatencyStats(samples=3, batch_size=1, mean_ms=mean_ms, min_ms=1.0, max_ms=3.0, std_ms=1.0, p50_ms=2.0,
+                        p90_ms=None, p99_ms=None, throughput_img_per_s=1000 / mean_ms,
+                        unavailable={"p90_ms": "needs 10 samples", "p99_ms": "needs 100 samples"})
+
+
+def _comparison() -> TensorComparison:
+    reference = torch.linspace(-1, 1, 8).reshape(1, 8)
+    return compare("last_hidden_state", reference, reference * 1.001)
+
+
+def full_results():
+    """The hand-built sample run with every section of the report filled, as the suite's writers fill them."""
+    results = sample_results(diagnosis=True)
+    ok = SweepPoint(1, 32, "ok", latency=_stats(), peak_memory_bytes=None, flops_per_forward=10 ** 6,
+                    achieved_tflops=5e-7, mfu=0.01, accuracy=_comparison())
+    results.sweep = SweepSection(profile="quick", batches=(1, 2, 4), resolutions=(32,), grid=False, num_runs=3,
+                                 warmup=0, device="npu:0", dtype="float32",
+                                 points=(ok, SweepPoint(2, 32, "out_of_memory", error="NPU out of memory"),
+                                         SweepPoint(4, 32, "skipped", error="batch 2 already ran out of memory")))
+    results.soak["npu:0"] = SoakResult(**soak(lambda: torch.ones(2), 0.01, memory=lambda: None,
+                                              synchronize=lambda: None))
+    results.determinism["npu:0"] = DeterminismResult(**repeat_spread(lambda: torch.ones(2), 2),
+                                                     allowed_max_abs_spread=0.0)
+    results.compile = CompileSection(backend="npu", compile_seconds=12.5, accuracy=_comparison(), eager=_stats(4.0),
+                                     compiled=_stats(2.0), speedup_vs_eager=2.0)
+    limits = RegressionLimits(max_latency_regression_percent=15, max_relative_error_increase=0.001)
+    results.nightly = NightlySection(
+        required_device="npu", failures=[],
+        baseline=BaselineUsed("nightly", "Ascend910 | float32 | batch 1", "2025-01-01T00:00:00+00:00", "run-1",
+                              limits),
+        regression={"tests/acceptance/test_latency.py::test_latency[device]": [
+            RegressionCheck("device.p50_ms", 8.9, 8.7, 10.0, True, "device p50_ms 8.9 ms vs 8.7 ms")]},
+        saved_baseline=SavedBaseline("nightly", saved=False, reason="not saved: 1 check(s) failed or errored"))
+    results.utilisation.peak = PeakRecord(tflops=376.0, source="peak_flops.toml (Ascend910, float32)",
+                                          measured=False, device="Ascend910", dtype="float32")
+    results.utilisation.flops_per_forward, results.utilisation.batch_size, results.utilisation.resolution = \
+        2 * 10 ** 10, 1, 224
+    return results
+
+
+def full_report() -> dict:
+    results = full_results()
+    verdict = decide(results.checks, architecture_only=False, device_kind="npu", exit_status="OK", rules=RULES)
+    return build_report(results, verdict, thresholds=load_thresholds(ROOT / "thresholds.toml"), dtype="float32",
+                        exit_status="OK", run_id="20250101-000000-node-1-npu0")
+
+
+def test_every_section_type_writes_what_its_fragment_says():
+    report = full_report()
+    assert set(report["sections"]) == ALL_SECTIONS
+    assert schema_errors(report) == [], schema_errors(report)
+    for name, fragment in SECTION_SCHEMAS.items():
+        assert fragment_errors(fragment, report["sections"][name]) == [], name
+    # the points' limits come from the points: an out-of-memory batch is the resolution's limit
+    assert report["sections"]["sweep"]["limits"] == {"32": {"max_batch_ok": 1, "first_oom_batch": 2}}
+    assert report["sections"]["soak"]["npu:0"]["memory_note"] == "not measurable on this backend"
+
+
+def test_the_fragments_name_every_field_of_the_types_they_describe():
+    """A field added to a type but not to its fragment (or the other way round) fails here, not in a report."""
+    assert set(LATENCY_STATS_PROPERTIES) == {item.name for item in fields(LatencyStats)}
+    assert set(DEFS["tensorComparison"]["properties"]) == {item.name for item in fields(TensorComparison)}
+    assert set(SoakResult.SCHEMA["properties"]) == {item.name for item in fields(SoakResult)} | {"memory_note"}
+    assert set(DeterminismResult.SCHEMA["properties"]) == {item.name for item in fields(DeterminismResult)}
+    assert set(NightlySection.SCHEMA["properties"]) == {item.name for item in fields(NightlySection)}
+    assert set(DEFS["accuracyLimits"]["properties"]) == {item.name for item in fields(AccuracyLimits)}
+
+
+def test_the_schema_composes_every_section_and_loads_without_torch():
+    schema = load_schema()
+    assert set(schema["properties"]["sections"]["properties"]) == ALL_SECTIONS
+    assert schema["properties"]["sections"]["additionalProperties"] is False
+    assert schema["properties"]["performance"] == LatencySection.REPORT_SCHEMA
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(schema)
+    # the fleet merge validates reports: the section types must not pull torch in
+    code = ("import sys; from acceptance.report.schema import schema_errors, load_schema; load_schema(); "
+            "assert 'torch' not in sys.modules and 'jsonschema' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def _point(report: dict, status: str) -> dict:
+    return next(p for p in report["sections"]["sweep"]["points"] if p["status"] == status)
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda r: r["sections"].update(extra={}), "/sections"),  # an unknown section
+    (lambda r: r["sections"]["diagnosis"]["layers"][0].update(relative_error="0.1%"), "/sections/diagnosis/layers/0"),
+    (lambda r: r["sections"]["diagnosis"].pop("layer_limits"), "/sections/diagnosis"),  # layers without limits
+    (lambda r: r["sections"]["diagnosis"]["precision"].update(mode=3), "/sections/diagnosis/precision/mode"),
+    (lambda r: r["sections"]["sweep"].update(points={}), "/sections/sweep/points"),
+    (lambda r: _point(r, "ok").update(batch="1"), "/sections/sweep/points/0"),
+    (lambda r: _point(r, "ok").pop("accuracy"), "/sections/sweep/points/0"),
+    (lambda r: _point(r, "out_of_memory").update(latency={}), "/sections/sweep/points/1"),
+    (lambda r: r["sections"]["soak"]["npu:0"].update(iterations=1.5), "/sections/soak/npu:0/iterations"),
+    (lambda r: r["sections"]["determinism"]["npu:0"].update(bitwise_identical="yes"),
+     "/sections/determinism/npu:0/bitwise_identical"),
+    (lambda r: r["sections"]["compile"].update(skipped="no backend"), "/sections/compile"),  # both shapes at once
+    (lambda r: r["sections"]["compile"]["eager"].pop("mean_ms"), "/sections/compile"),
+    (lambda r: r["sections"]["nightly"].update(failures="none"), "/sections/nightly/failures"),
+    (lambda r: r["sections"]["nightly"]["saved_baseline"].update(saved=True), "/sections/nightly/saved_baseline"),
+    (lambda r: next(iter(r["sections"]["nightly"]["regression"].values()))[0].update(passed=None),
+     "/sections/nightly/regression"),
+    (lambda r: r["sections"]["utilisation"].update(flops_per_forward=-1),
+     "/sections/utilisation/flops_per_forward"),
+    (lambda r: r["sections"]["utilisation"]["peak"].update(measured="no"), "/sections/utilisation/peak/measured"),
+    (lambda r: r["performance"].update(thresholds={"max_p50_ms": 12.0}), "/performance/thresholds"),
+])
+def test_a_section_of_the_wrong_shape_fails_validation(mutate, where):
+    report = copy.deepcopy(full_report())
+    mutate(report)
+    errors = schema_errors(report)
+    assert any(where in error for error in errors), errors
