@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from acceptance.builtin import VITB16_CONFIG
+from acceptance.models.vit import VITB16_CONFIG
 from acceptance.metrics import compare
 from acceptance.report.json_report import build_report
 from acceptance.report.verdict import SignoffRules, decide

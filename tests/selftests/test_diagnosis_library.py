@@ -20,13 +20,14 @@ from acceptance.fingerprint import (
     round_mantissa,
 )
 from acceptance.images import default_image
-from acceptance.layers import probe_points, run_with_capture, transformer_blocks
+from acceptance.layers import probe_points, run_with_capture
 from acceptance.loading import TORCH_DTYPES, inspect_checkpoint, load_model
 from acceptance.metrics import (
     elementwise_relative_error,
     fraction_rel_err_below_0_1pct,
     fraction_rel_err_below_0_5pct,
 )
+from acceptance.models.vit import transformer_blocks
 from acceptance.preprocessing import load_preprocessor
 from acceptance.report.plots_diagnosis import layer_drift_png
 from acceptance.thresholds import AccuracyLimits

@@ -9,15 +9,18 @@ from PIL import Image
 
 from acceptance.builtin import (
     MARKER_FILE,
-    VITB16_CONFIG,
     builtin_checkpoint,
     write_checkpoint,
 )
 from acceptance.errors import CheckpointError
 from acceptance.images import default_image, synthetic_image
 from acceptance.loading import inspect_checkpoint, load_model
+from acceptance.models.vit import VITB16_CONFIG
 from acceptance.preprocessing import dinov3_pipeline, load_preprocessor
 from tests.selftests.conftest import TINY_CONFIG
+
+#: the built-in ViT-B/16's model.safetensors (seed 0, WEIGHTS_FORMAT w2)
+BUILTIN_WEIGHTS_SHA256 = "387366dd959b9ca6f2eca7452fb258ac4da52f20a7bfc172fdffd1791116b449"
 
 
 def test_tiny_checkpoint_round_trips_through_from_pretrained(tiny_checkpoint):
@@ -60,6 +63,8 @@ def test_builtin_is_the_official_vitb16_architecture(tmp_path):
     assert (folder / MARKER_FILE).is_file()
     assert builtin_checkpoint(tmp_path) == folder  # reused, not rebuilt
     assert inspect_checkpoint(folder).token_count(224, 224) == 201
+    # the seeded weights are the same on every host and transformers version (fleet reports compare them)
+    assert inspect_checkpoint(folder).provenance()["weights_sha256"]["model.safetensors"] == BUILTIN_WEIGHTS_SHA256
 
 
 def test_a_real_checkpoint_is_not_architecture_only(tiny_checkpoint, tmp_path):
