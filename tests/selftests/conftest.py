@@ -26,6 +26,8 @@ def expect_suite(result: pytest.RunResult, passed: int = 0, failed: int = 0, **o
 
 #: hidden 64, 2 layers: a forward pass takes milliseconds
 TINY_CONFIG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
+#: a dinov3_convnext of four stages, 16 to 64 channels: last_hidden_state [1, 50, 64] at 224x224
+TINY_CONVNEXT_CONFIG = {"hidden_sizes": [16, 32, 48, 64], "depths": [1, 1, 2, 1]}
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +57,13 @@ def tiny_deep_checkpoint(tmp_path_factory) -> Path:
     """A tiny checkpoint with 9 layers, deep enough to localise drift to layer 7."""
     return write_checkpoint(tmp_path_factory.mktemp("tiny_deep") / "checkpoint",
                             {**TINY_CONFIG, "num_hidden_layers": 9}, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_convnext_checkpoint(tmp_path_factory) -> Path:
+    """A tiny dinov3_convnext checkpoint (built from its config with seeded weights, never downloaded)."""
+    return write_checkpoint(tmp_path_factory.mktemp("tiny_convnext") / "checkpoint", TINY_CONVNEXT_CONFIG, seed=4,
+                            model_type="dinov3_convnext")
 
 
 @pytest.fixture

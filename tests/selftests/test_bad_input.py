@@ -248,8 +248,9 @@ CASES = {
     "config-lfs-pointer": Case(with_file("config.json", LFS_POINTER), "config.json is a Git LFS pointer",
                                "git lfs pull"),
     "config-other-model-type": Case(with_config(lambda c: c.update(model_type="dinov2")),
-                                    "has model_type 'dinov2'; this suite validates dinov3_vit",
-                                    "a DINOv3 ViT checkpoint"),
+                                    "has model_type 'dinov2'; this suite validates dinov3_convnext, dinov3_vit",
+                                    "a DINOv3 ConvNeXt checkpoint (e.g. facebook/dinov3-convnext-tiny-pretrain-"
+                                    "lvd1689m) or a DINOv3 ViT checkpoint"),
     "config-no-model-type": Case(with_config(lambda c: c.pop("model_type")), "has model_type None",
                                  "a DINOv3 ViT checkpoint"),
     "config-size-not-an-integer": Case(with_config(lambda c: c.update(hidden_size="wide")),

@@ -1,5 +1,7 @@
 """The acceptance suite driven end to end through pytester, on tiny checkpoints and the CPU."""
 
+import json
+
 import pytest
 
 from tests.selftests.conftest import expect_suite
@@ -17,6 +19,24 @@ def test_gated_mlp_with_two_registers(run_suite, tiny_gated_checkpoint):
     expect_suite(result)
     # 1 CLS + 2 registers + 196 patches
     result.stdout.fnmatch_lines(["*last_hidden_state: shape [[]1, 199, 64[]]*"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_convnext_passes_the_whole_suite(run_suite, tiny_convnext_checkpoint, tmp_path, dtype):
+    """dinov3_convnext: the same tests, shapes from hidden_sizes[-1] and stride 32, probe points its stages."""
+    result = run_suite("--model-path", str(tiny_convnext_checkpoint), "--device", "cpu", "--dtype", dtype)
+    expect_suite(result)
+    # 1 pooled token + (224/32)^2 positions
+    result.stdout.fnmatch_lines(["*last_hidden_state: shape [[]1, 50, 64[]]*", "*accuracy pooler_output*"])
+    report = json.loads((tmp_path / "reports" / "benchmark_report.json").read_text())
+    assert report["model"]["architecture"] == "ConvNeXt (hidden sizes 16/32/48/64, depths 1/1/2/1)"
+    for side in ("reference", "device"):
+        shapes = {name: output["shape"] for name, output in report["outputs"][side].items()}
+        assert shapes == {"last_hidden_state": [1, 50, 64], "pooler_output": [1, 64]}, (side, shapes)
+    assert report["accuracy"]["tensors"]["last_hidden_state"]["shape"] == [1, 50, 64]
+    layers = [row["name"] for row in report["sections"]["diagnosis"]["layers"]]
+    assert layers == ["stages.0", "stages.1", "stages.2", "stages.3", "layer_norm"], layers
+    assert {point["resolution"] for point in report["sections"]["sweep"]["points"]} == {224, 448}
 
 
 def test_missing_npu_ends_session_at_once(run_suite, tiny_checkpoint):
