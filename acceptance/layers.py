@@ -26,7 +26,8 @@ __all__ = ["CapturedRun", "LayerCapture", "ProbePoint", "probe_points", "run_wit
 
 def probe_points(model: nn.Module) -> list[ProbePoint]:
     """The model family's probe points (acceptance/models/), in the order the forward pass visits them."""
-    return family_for({"model_type": getattr(model.config, "model_type", None)}, type(model).__name__).probe_points(model)
+    family = family_for({"model_type": getattr(model.config, "model_type", None)}, type(model).__name__)
+    return family.probe_points(model)
 
 
 def _first_tensor(output: Any) -> torch.Tensor:

@@ -14,9 +14,10 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from ..errors import CheckpointError
-from .base import ModelFamily, ProbePoint
+from .base import ModelFamily, ProbePoint, PublishedReference, PublishedSlice
 
-__all__ = ["ModelFamily", "ProbePoint", "families", "family_for", "known_family", "model_types"]
+__all__ = ["ModelFamily", "ProbePoint", "PublishedReference", "PublishedSlice", "families", "family_for",
+           "known_family", "model_types"]
 
 
 @lru_cache(maxsize=None)

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import CheckpointError
 
+__all__ = ["COCO_JPG", "COCO_PNG", "COCO_PNG_PIXEL_SHA256", "ModelFamily", "ProbePoint", "PublishedReference",
+           "PublishedSlice", "find_module_list", "named_module"]
+
 if TYPE_CHECKING:  # annotations only: the family modules import no torch at import time
     from torch import nn
 
@@ -33,6 +36,55 @@ class ProbePoint:
     #: True: the output is [batch, tokens, channels], so one token (CLS, pooled) can be picked out;
     #: False: a [batch, channels, height, width] map, which has no tokens and is compared whole
     tokens: bool = True
+
+
+#: COCO val2017 000000039769 (two cats on a couch) as transformers keeps it for its integration tests
+COCO_PNG = "COCO val2017 000000039769 as transformers' tests/fixtures/tests_samples/COCO/000000039769.png (640x480 RGB)"
+#: sha256 of that PNG's decoded RGB pixels (``Image.open(p).convert("RGB").tobytes()``); the file itself,
+#: 694498 bytes, is git blob a3b5225fc3cef5c492cc109aebe883f24941a156
+COCO_PNG_PIXEL_SHA256 = "8050ada414034a490fc2bd6ed13a8d78b7d2ce7d896ba4fcd4651317b9471efe"
+#: the same picture as the COCO server's JPEG, which the conversion scripts use; its pixel hash is not known
+#: here, so values recorded for it are listed (they are the only ones for most sizes) but never matched
+COCO_JPG = "http://images.cocodataset.org/val2017/000000039769.jpg (decoded pixels' sha256 unknown here)"
+
+
+@dataclass(frozen=True)
+class PublishedSlice:
+    """``output[index][:len(values)]`` as published, e.g. pooler_output[0, :5]."""
+
+    output: str
+    index: tuple[int, ...]
+    values: tuple[float, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.output}[{', '.join(map(str, self.index))}, :{len(self.values)}]"
+
+
+@dataclass(frozen=True)
+class PublishedReference:
+    """Outputs the publishers of a checkpoint report for one image, and how to recognise the checkpoint.
+
+    The suite never fetches anything: the values, their source and the image's
+    pixel hash are recorded here. A checkpoint is recognised by its config.json
+    (``config``: fields and values, defaults filled in by transformers) and a few
+    tensor shapes in its weight files (``tensor_shapes``: on-disk names).
+    """
+
+    checkpoint: str
+    config: Mapping[str, Any]
+    tensor_shapes: Mapping[str, tuple[int, ...]]
+    #: what the image is, and the sha256 of its decoded RGB pixels (None: not known here, never matched)
+    image: str
+    image_pixel_sha256: str | None
+    slices: tuple[PublishedSlice, ...]
+    #: |got - expected| <= atol + rtol * |expected| (torch.testing.assert_close's rule)
+    atol: float
+    rtol: float
+    #: where the values come from: repository, path and commit
+    source: str
+    #: the processor's input size the values are for (the checkpoint's preprocessor_config.json)
+    input_size: tuple[int, int] = (224, 224)
 
 
 def _sizes_problem(value: Any, least: int) -> bool:
@@ -69,6 +121,8 @@ class ModelFamily:
     size_mismatch_example: str = ""
     #: the token of last_hidden_state that pooler_output is (None: no such invariant; see consistency_reason)
     pooler_token: int | None = 0
+    #: published output values of known checkpoints (checked by tests/acceptance/test_reference.py)
+    references: tuple[PublishedReference, ...] = ()
 
     # --- names --------------------------------------------------------------------------------------------
 

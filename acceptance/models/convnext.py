@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import CheckpointError
-from .base import ModelFamily, ProbePoint, named_module
+from .base import (
+    COCO_JPG,
+    COCO_PNG,
+    COCO_PNG_PIXEL_SHA256,
+    ModelFamily,
+    ProbePoint,
+    PublishedReference,
+    PublishedSlice,
+    named_module,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -34,6 +43,58 @@ CONVNEXT_SIZES = {((96, 192, 384, 768), (3, 3, 9, 3)): "T", ((96, 192, 384, 768)
 
 #: the first stage's patchify convolution (kernel and stride 4); each later stage halves the sides
 STEM_STRIDE = 4
+
+
+# --- published reference values ---------------------------------------------------------------------------
+# Slices: pooler_output[0, :5] (the pooled token) and the first position, last_hidden_state[0, 1, :5].
+#: tests/models/dinov3_convnext/test_modeling_dinov3_convnext.py (integration test), fp32, rtol = atol = 1e-4
+TEST_SOURCE = ("huggingface/transformers tests/models/dinov3_convnext/test_modeling_dinov3_convnext.py "
+               "@ 08ace7414b4a9c387b49833857de1d5f7679ddbb (integration test, PNG fixture)")
+#: convert_dinov3_convnext_to_hf.py's expected outputs, checked there to atol = rtol = 1e-3 on the COCO JPEG
+CONVERSION_SOURCE = ("huggingface/transformers src/transformers/models/dinov3_convnext/"
+                     "convert_dinov3_convnext_to_hf.py @ 13529f19ad0828d2f11b93f698de8f317e03a4ba "
+                     "(conversion check, COCO JPEG)")
+
+#: hub name -> (hidden_sizes, depths)
+PUBLISHED_CONVNEXTS = {
+    "facebook/dinov3-convnext-tiny-pretrain-lvd1689m": ([96, 192, 384, 768], [3, 3, 9, 3]),
+    "facebook/dinov3-convnext-small-pretrain-lvd1689m": ([96, 192, 384, 768], [3, 3, 27, 3]),
+    "facebook/dinov3-convnext-base-pretrain-lvd1689m": ([128, 256, 512, 1024], [3, 3, 27, 3]),
+    "facebook/dinov3-convnext-large-pretrain-lvd1689m": ([192, 384, 768, 1536], [3, 3, 27, 3]),
+}
+
+
+def _reference(checkpoint: str, image: str, pixels: str | None, cls: tuple[float, ...], patch: tuple[float, ...],
+               tolerance: float, source: str) -> PublishedReference:
+    hidden_sizes, depths = PUBLISHED_CONVNEXTS[checkpoint]
+    shapes = {"stages.0.downsample_layers.0.weight": (hidden_sizes[0], 3, 4, 4),
+              f"stages.2.layers.{depths[2] - 1}.gamma": (hidden_sizes[2],), "layer_norm.weight": (hidden_sizes[-1],)}
+    return PublishedReference(
+        checkpoint=checkpoint, config={"hidden_sizes": hidden_sizes, "depths": depths}, tensor_shapes=shapes,
+        image=image, image_pixel_sha256=pixels,
+        slices=(PublishedSlice("pooler_output", (0,), cls), PublishedSlice("last_hidden_state", (0, 1), patch)),
+        atol=tolerance, rtol=tolerance, source=source)
+
+
+def _jpg(checkpoint: str, cls: tuple[float, ...], patch: tuple[float, ...]) -> PublishedReference:
+    return _reference(checkpoint, COCO_JPG, None, cls, patch, 1e-3, CONVERSION_SOURCE)
+
+
+CONVNEXT_REFERENCES = (
+    # The test's values equal the conversion script's JPEG values rounded to 4 decimals; the test asserts them
+    # on the PNG fixture at 1e-4. Whether the PNG really gives them that closely is not verified here.
+    _reference("facebook/dinov3-convnext-tiny-pretrain-lvd1689m", COCO_PNG, COCO_PNG_PIXEL_SHA256,
+               (-6.3721, 1.3008, 2.0743, -0.0800, 0.6072), (0.4905, -3.7135, 1.8485, -1.0403, -1.0908),
+               1e-4, TEST_SOURCE),
+    _jpg("facebook/dinov3-convnext-tiny-pretrain-lvd1689m", (-6.372119, 1.300791, 2.074303, -0.079975, 0.607205),
+         (0.490530, -3.713466, 1.848513, -1.040319, -1.090818)),
+    _jpg("facebook/dinov3-convnext-small-pretrain-lvd1689m", (-0.903914, 1.412183, 0.287465, 0.175296, -2.397940),
+         (-1.081114, 0.637362, 3.748765, 0.170179, 1.445153)),
+    _jpg("facebook/dinov3-convnext-base-pretrain-lvd1689m", (0.155366, -0.378771, -0.735157, -2.818718, 0.015095),
+         (3.039118, 0.778155, -1.961322, -1.607147, -2.411941)),
+    _jpg("facebook/dinov3-convnext-large-pretrain-lvd1689m", (-2.219094, -0.594451, -2.300294, -0.957415, -0.520473),
+         (-1.477349, -0.217038, -3.128137, 0.418962, 0.334949)),
+)
 
 
 def _sizes(config: Mapping[str, Any]) -> tuple[list[int], list[int]]:
@@ -136,4 +197,5 @@ FAMILY = ConvNextFamily(
     layer_scale_suffix="gamma",
     token_zero="pooled",
     size_mismatch_example="ConvNeXt-B weights with a ConvNeXt-T config",
+    references=CONVNEXT_REFERENCES,
 )

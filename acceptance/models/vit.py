@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import CheckpointError
-from .base import ModelFamily, ProbePoint, find_module_list, named_module
+from .base import (
+    COCO_JPG,
+    COCO_PNG,
+    COCO_PNG_PIXEL_SHA256,
+    ModelFamily,
+    ProbePoint,
+    PublishedReference,
+    PublishedSlice,
+    find_module_list,
+    named_module,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -37,6 +47,84 @@ VITB16_CONFIG: dict[str, Any] = {
 #: (hidden size, gated MLP) -> DINOv3 ViT size name (convert_dinov3_vit_to_hf.py's published sizes)
 VIT_SIZES = {(384, False): "S", (384, True): "S+", (768, False): "B", (1024, False): "L",
              (1280, True): "H+", (4096, True): "7B"}
+
+
+# --- published reference values ---------------------------------------------------------------------------
+# Slices: pooler_output[0, :5] (the CLS token) and the first patch token, last_hidden_state[0, 1 + 4 registers, :5].
+#: tests/models/dinov3_vit/test_modeling_dinov3_vit.py (DINOv3ViTModelIntegrationTest), fp32, rtol = atol = 1e-4
+TEST_SOURCE = ("huggingface/transformers tests/models/dinov3_vit/test_modeling_dinov3_vit.py "
+               "@ 0159620269dec5524b126697473c0bdc71159052 (integration test, PNG fixture)")
+#: convert_dinov3_vit_to_hf.py's expected outputs, checked there to atol = rtol = 1e-3 on the COCO JPEG
+CONVERSION_SOURCE = ("huggingface/transformers src/transformers/models/dinov3_vit/convert_dinov3_vit_to_hf.py "
+                     "@ a77460f27c7be433514120fff2ca64607c7a97c9 (conversion check, COCO JPEG)")
+
+
+def _published_vit(hidden: int, intermediate: int, layers: int, heads: int, gated: bool,
+                   **other: Any) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """The config fields and on-disk tensor shapes that identify a published ViT size."""
+    config = {"hidden_size": hidden, "intermediate_size": intermediate, "num_hidden_layers": layers,
+              "num_attention_heads": heads, "patch_size": 16, "num_register_tokens": 4, "use_gated_mlp": gated,
+              "hidden_act": "silu" if gated else "gelu", **other}
+    last = f"layer.{layers - 1}.mlp"
+    shapes = {"embeddings.patch_embeddings.weight": (hidden, 3, 16, 16), "embeddings.register_tokens": (1, 4, hidden),
+              f"{last}.up_proj.weight": (intermediate, hidden), "norm.weight": (hidden,)}
+    if gated:
+        shapes[f"{last}.gate_proj.weight"] = (intermediate, hidden)
+    return config, shapes
+
+
+#: hub name -> identifying (config, shapes): convert_dinov3_vit_to_hf.py's sizes
+PUBLISHED_VITS = {
+    "facebook/dinov3-vits16-pretrain-lvd1689m": _published_vit(384, 1536, 12, 6, False),
+    "facebook/dinov3-vits16plus-pretrain-lvd1689m": _published_vit(384, 1536, 12, 6, True),
+    "facebook/dinov3-vitb16-pretrain-lvd1689m": _published_vit(768, 3072, 12, 12, False),
+    "facebook/dinov3-vitl16-pretrain-lvd1689m": _published_vit(1024, 4096, 24, 16, False),
+    "facebook/dinov3-vith16plus-pretrain-lvd1689m": _published_vit(1280, 5120, 32, 20, True),
+    "facebook/dinov3-vit7b16-pretrain-lvd1689m": _published_vit(4096, 8192, 40, 32, True, query_bias=False,
+                                                                value_bias=False),
+}
+# the satellite (SAT-493M) pretrainings have the same configs and shapes as their LVD-1689M twins
+PUBLISHED_VITS["facebook/dinov3-vitl16-pretrain-sat493m"] = PUBLISHED_VITS["facebook/dinov3-vitl16-pretrain-lvd1689m"]
+PUBLISHED_VITS["facebook/dinov3-vit7b16-pretrain-sat493m"] = PUBLISHED_VITS["facebook/dinov3-vit7b16-pretrain-lvd1689m"]
+
+
+def _reference(checkpoint: str, image: str, pixels: str | None, cls: tuple[float, ...], patch: tuple[float, ...],
+               tolerance: float, source: str) -> PublishedReference:
+    config, shapes = PUBLISHED_VITS[checkpoint]
+    return PublishedReference(
+        checkpoint=checkpoint, config=config, tensor_shapes=shapes, image=image, image_pixel_sha256=pixels,
+        slices=(PublishedSlice("pooler_output", (0,), cls),
+                PublishedSlice("last_hidden_state", (0, 1 + int(config["num_register_tokens"])), patch)),
+        atol=tolerance, rtol=tolerance, source=source)
+
+
+def _jpg(checkpoint: str, cls: tuple[float, ...], patch: tuple[float, ...]) -> PublishedReference:
+    return _reference(checkpoint, COCO_JPG, None, cls, patch, 1e-3, CONVERSION_SOURCE)
+
+
+VIT_REFERENCES = (
+    _reference("facebook/dinov3-vits16-pretrain-lvd1689m", COCO_PNG, COCO_PNG_PIXEL_SHA256,
+               (0.4637, -0.4160, 0.4086, -0.1265, -0.2865), (-0.0386, -0.2509, -0.0161, -0.4556, 0.5716),
+               1e-4, TEST_SOURCE),
+    # The conversion values differ from the test's PNG values by up to 3.6e-4 for ViT-S (e.g. cls[2] 0.408236
+    # vs 0.4086), more than the test's 1e-4: they are for another input (the JPEG decode), never to be mixed.
+    _jpg("facebook/dinov3-vits16-pretrain-lvd1689m", (0.463561, -0.415609, 0.408236, -0.126613, -0.286636),
+         (-0.038754, -0.250895, -0.016392, -0.455473, 0.571582)),
+    _jpg("facebook/dinov3-vits16plus-pretrain-lvd1689m", (-0.471349, -1.365778, -0.317983, 0.377219, -0.769085),
+         (0.144551, -0.388117, -0.393433, -0.157695, -0.600380)),
+    _jpg("facebook/dinov3-vitb16-pretrain-lvd1689m", (1.034643, -0.180609, -0.341018, -0.066376, -0.011383),
+         (-0.082523, -0.456272, -0.728029, -0.430680, -0.152880)),
+    _jpg("facebook/dinov3-vitl16-pretrain-lvd1689m", (0.484527, -0.582214, 0.480636, 0.592040, 0.945166),
+         (-0.211367, -0.490863, -0.257131, 0.101763, 0.154511)),
+    _jpg("facebook/dinov3-vith16plus-pretrain-lvd1689m", (-0.064575, -0.148866, -0.621524, 0.634878, 0.152695),
+         (-0.093817, 0.287407, -0.050036, 0.428043, 0.094561)),
+    _jpg("facebook/dinov3-vit7b16-pretrain-lvd1689m", (0.275439, -0.261353, 0.067772, 0.049936, -0.158747),
+         (0.044442, -0.052542, 0.070777, -0.065111, -0.026546)),
+    _jpg("facebook/dinov3-vitl16-pretrain-sat493m", (-0.33235, 0.34052, -0.22087, 0.21434, 0.09003),
+         (0.18488, 0.30309, -0.20689, 0.12848, 0.06207)),
+    _jpg("facebook/dinov3-vit7b16-pretrain-sat493m", (-0.19779, 0.11819, -0.00581, -0.21055, -0.03971),
+         (-0.12423, 0.07879, -0.10057, 0.02835, -0.11727)),
+)
 
 
 def transformer_blocks(model: "nn.Module") -> Any:
@@ -120,4 +208,5 @@ FAMILY = ViTFamily(
     layer_scale_suffix="lambda1",
     token_zero="CLS",
     size_mismatch_example="ViT-L/16 weights with a ViT-B/16 config",
+    references=VIT_REFERENCES,
 )
