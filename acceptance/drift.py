@@ -1,6 +1,6 @@
 """Layer-wise drift: every probe point on the device against the CPU float32 reference, and where drift begins.
 
-Each probe point (embeddings, each transformer block, final norm) gets the
+Each probe point (for a ViT: embeddings, each transformer block, final norm) gets the
 same metrics as the outputs - relative error, cosine, max |diff| - plus
 msprobe's fractions of elements within 0.1 % and 0.5 %. Its limits come from
 ``[layers.<dtype>]`` in the thresholds file; the first probe point over them
@@ -107,15 +107,28 @@ class LayerDrift:
 
 
 def compare_layers(reference: CapturedRun, candidate: CapturedRun, dtype: str, limits: AccuracyLimits,
-                   token: int | None = None) -> LayerDrift:
-    """Compare every probe point; ``token`` restricts the comparison to one token (0 = CLS, for pooler_output)."""
+                   token: int | None = None, token_name: str = "CLS") -> LayerDrift:
+    """Compare every probe point; ``token`` restricts the comparison to one token (0 = CLS, for pooler_output).
+
+    Only probe points of [batch, tokens, channels] have tokens; a [batch, channels, height, width]
+    map (a ConvNeXt stage) is compared whole, and the scope says so.
+    """
     if reference.names != candidate.names:
         raise ValueError(f"probe points differ: reference {reference.names} vs device {candidate.names}")
-    rows = []
+    rows, whole = [], []
     for name in reference.names:
         ref, cand = reference.layers[name], candidate.layers[name]
         if token is not None:
-            ref, cand = ref[:, token], cand[:, token]
+            if reference.tokens.get(name, True):
+                ref, cand = ref[:, token], cand[:, token]
+            else:
+                whole.append(name)
         rows.append(compare_layer(name, reference.depths[name], ref, cand, limits))
-    scope = "all tokens" if token is None else ("token 0 (CLS)" if token == 0 else f"token {token}")
+    scope = "all tokens"
+    if token is not None:
+        scope = f"token {token} ({token_name})" if token == 0 else f"token {token}"
+        if whole:
+            with_tokens = [name for name in reference.names if name not in whole]
+            scope += (f" at {', '.join(with_tokens)}; the whole tensor at {', '.join(whole)} "
+                      "(channels-first maps have no tokens)")
     return LayerDrift(rows=tuple(rows), dtype=dtype, limits=limits, scope=scope)

@@ -1,9 +1,9 @@
-"""Layer-wise capture: forward hooks on the embeddings, every transformer block and the final norm.
+"""Layer-wise capture: forward hooks on the probe points the model's family names.
 
-The probe points are found from the model itself (its ``embeddings`` module,
-the block list with ``config.num_hidden_layers`` entries, its final ``norm``),
-so ViT-S to ViT-7B all work; each is named by its module path (``embeddings``,
-``layer.0`` ... ``layer.N-1``, ``norm``) so a message can say where drift begins.
+The family (acceptance/models/) finds the probe points in the model itself -
+for a ViT the embeddings, every transformer block and the final norm - and
+names each as the checkpoint file names its module (``layer.7``), so a message
+can say where drift begins and reports compare across transformers versions.
 
 Hooks only read: they return None, so the model's outputs are bit-for-bit the
 same with and without them (the suite's own tests check this). Captured
@@ -12,52 +12,22 @@ tensors are copied to the CPU in the dtype the model produced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
 from torch import nn
 
-from .errors import CheckpointError
+from .models import ProbePoint, family_for
 from .outputs import OUTPUT_NAMES
 
-
-@dataclass(frozen=True)
-class ProbePoint:
-    """One place in the network whose output is captured."""
-
-    name: str  # module path, e.g. "layer.7"
-    depth: int  # 0 = embeddings, i + 1 = block i, num_layers + 1 = final norm
-    module: nn.Module
-
-
-def transformer_blocks(model: nn.Module) -> nn.ModuleList:
-    """The list of transformer blocks: the ModuleList with one entry per config.num_hidden_layers
-    (``model.layer`` in transformers 4.x, ``model.model.layer`` in 5.x)."""
-    expected = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    for module in model.modules():
-        if isinstance(module, nn.ModuleList) and len(module) > 0 and (expected is None or len(module) == expected):
-            return module
-    raise CheckpointError(
-        f"cannot find the transformer blocks in {type(model).__name__} "
-        f"(no ModuleList with config.num_hidden_layers={expected} entries)",
-        "layer-wise diagnosis supports dinov3_vit models; check the checkpoint's config.json")
+__all__ = ["CapturedRun", "LayerCapture", "ProbePoint", "probe_points", "run_with_capture"]
 
 
 def probe_points(model: nn.Module) -> list[ProbePoint]:
-    """Embeddings output, each block's output and the final norm, in the order the forward pass visits them."""
-    modules = dict(model.named_modules())
-    missing = [name for name in ("embeddings", "norm") if name not in modules]
-    if missing:
-        raise CheckpointError(f"{type(model).__name__} has no module named {' or '.join(missing)}",
-                              "layer-wise diagnosis supports dinov3_vit models; check the checkpoint's config.json")
-    blocks = transformer_blocks(model)
-    points = [ProbePoint("embeddings", 0, modules["embeddings"])]
-    # Named as in the checkpoint file (layer.N): transformers 5 nests the blocks under
-    # model.layer in memory, and reports must compare across versions.
-    points += [ProbePoint(f"layer.{index}", index + 1, block) for index, block in enumerate(blocks)]
-    points.append(ProbePoint("norm", len(blocks) + 1, modules["norm"]))
-    return points
+    """The model family's probe points (acceptance/models/), in the order the forward pass visits them."""
+    family = family_for({"model_type": getattr(model.config, "model_type", None)}, type(model).__name__)
+    return family.probe_points(model)
 
 
 def _first_tensor(output: Any) -> torch.Tensor:
@@ -84,7 +54,8 @@ class LayerCapture:
     def _hook(self, name: str):
         def record(module: nn.Module, args: Any, output: Any) -> None:
             # A copy on the CPU: later in-place ops on the device cannot change what was captured.
-            self.outputs[name] = _first_tensor(output).detach().to("cpu", copy=True)
+            # Contiguous: ConvNeXt stages return permuted (non-contiguous) [B, C, H, W] views.
+            self.outputs[name] = _first_tensor(output).detach().to("cpu", copy=True).contiguous()
 
         return record
 
@@ -113,6 +84,8 @@ class CapturedRun:
     outputs: dict[str, torch.Tensor]
     layers: dict[str, torch.Tensor]
     depths: dict[str, int]
+    #: probe point -> True when it is [batch, tokens, channels] (a single token can be compared)
+    tokens: dict[str, bool] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -127,4 +100,5 @@ def run_with_capture(model: nn.Module, pixel_values: torch.Tensor) -> CapturedRu
     outputs = {name: output[name].detach().to("cpu", copy=True) for name in OUTPUT_NAMES}
     ordered = list(capture.ordered())
     return CapturedRun(outputs=outputs, layers={point.name: tensor for point, tensor in ordered},
-                       depths={point.name: point.depth for point, _ in ordered})
+                       depths={point.name: point.depth for point, _ in ordered},
+                       tokens={point.name: point.tokens for point, _ in ordered})

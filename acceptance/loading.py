@@ -21,9 +21,9 @@ import torch
 
 from .builtin import ARCHITECTURE_ONLY_LABEL, MARKER_FILE
 from .errors import CheckpointError
+from .models import ModelFamily, family_for
 from .weights import Shapes, pickle_shapes, safetensors_shapes
 
-SUPPORTED_MODEL_TYPES = ("dinov3_vit",)
 WEIGHTS_FILE = "model.safetensors"
 SHARDED_INDEX = "model.safetensors.index.json"
 PICKLE_FILE = "pytorch_model.bin"
@@ -74,14 +74,23 @@ class Checkpoint:
             return f"{self.path} (pickle weights, allowed by --allow-pickle)"
         return str(self.path)
 
+    @property
+    def family(self) -> ModelFamily:
+        """What the suite knows about this model type (shapes, probe points, names): acceptance/models/."""
+        return family_for(self.config, str(self.path / "config.json"))
+
+    def output_shapes(self, batch: int, height: int, width: int) -> dict[str, list[int]]:
+        """{output name: expected shape} for a [batch, 3, height, width] input, from config.json."""
+        return self.family.output_shapes(self.config, batch, height, width)
+
     def token_count(self, height: int, width: int) -> int:
-        """1 CLS + register tokens + one token per patch."""
-        patch = int(self.config.get("patch_size", 16))
-        return 1 + int(self.config.get("num_register_tokens", 0)) + (height // patch) * (width // patch)
+        """Tokens of last_hidden_state for one height x width input."""
+        return self.family.token_count(self.config, height, width)
 
     @property
-    def hidden_size(self) -> int:
-        return int(self.config["hidden_size"])
+    def input_stride(self) -> int:
+        """Input sides must be multiples of this (the ViT's patch size, ConvNeXt's total downsampling)."""
+        return self.family.input_stride(self.config)
 
     def provenance(self) -> dict[str, Any]:
         """Hashes and flags for the reports (hashing ~350 MB takes about a second)."""
@@ -147,13 +156,8 @@ def inspect_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_file} does not hold a JSON object",
                               "re-download config.json from the model repository")
-    model_type = config.get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise CheckpointError(
-            f"{config_file} has model_type {model_type!r}; this suite validates {', '.join(SUPPORTED_MODEL_TYPES)}",
-            "point --model-path at a DINOv3 ViT checkpoint (e.g. facebook/dinov3-vitb16-pretrain-lvd1689m)")
-
-    _check_sizes(config_file, config)
+    family = family_for(config, str(config_file))
+    family.check_config(config_file, config)
     weight_files, weights_format = _weight_files(path, allow_pickle)
     for weights in weight_files:
         if _is_lfs_pointer(weights):
@@ -163,28 +167,9 @@ def inspect_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
     shapes: Shapes = {}
     for weights in weight_files:
         shapes.update(safetensors_shapes(weights) if weights_format == "safetensors" else pickle_shapes(weights))
-    check_weights_match_config(path, str(model_type), shapes)
+    check_weights_match_config(path, family, shapes)
     return Checkpoint(path=path, config=config, weight_files=weight_files,
                       architecture_only=(path / MARKER_FILE).is_file(), weights_format=weights_format)
-
-
-#: integer sizes of the architecture in config.json, and the least each may be
-CONFIG_SIZES = {"hidden_size": 1, "intermediate_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1,
-                "patch_size": 1, "num_register_tokens": 0, "num_channels": 1, "image_size": 1}
-
-
-def _check_sizes(config_file: Path, config: dict[str, Any]) -> None:
-    """Sizes must be integers (a hand-edited "768" or 768.0 breaks deep inside torch otherwise)."""
-    for key, least in CONFIG_SIZES.items():
-        value = config.get(key)
-        if key in config and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-            kind = "a positive integer" if least else "a non-negative integer"
-            raise CheckpointError(f"{config_file}: {key} must be {kind}, got {value!r}",
-                                  f"re-download config.json from the model repository (or set {key} to {kind})")
-    hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
-    if isinstance(hidden, int) and isinstance(heads, int) and hidden % heads:
-        raise CheckpointError(f"{config_file}: hidden_size {hidden} is not divisible by num_attention_heads {heads}",
-                              "re-download config.json from the model repository (ViT-B/16: 768 and 12)")
 
 
 def _shards(path: Path, index: Path) -> tuple[Path, ...]:
@@ -239,7 +224,7 @@ def _listing(names: list[str], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def check_weights_match_config(path: Path, model_type: str, shapes: Shapes) -> None:
+def check_weights_match_config(path: Path, family: ModelFamily, shapes: Shapes) -> None:
     """Compare the weight files' tensor names and shapes with the model config.json builds.
 
     The model is built on the meta device (no memory, milliseconds). transformers
@@ -254,7 +239,7 @@ def check_weights_match_config(path: Path, model_type: str, shapes: Shapes) -> N
             model = AutoModel.from_config(model_config, trust_remote_code=False)
     except _CONFIG_ERRORS as error:
         reason = " ".join(str(error).split())  # one line, however transformers formats it
-        raise CheckpointError(f"{path / 'config.json'} cannot build a {model_type} model: {reason}",
+        raise CheckpointError(f"{path / 'config.json'} cannot build a {family.model_type} model: {reason}",
                               "re-download config.json from the model repository, or compare the values you edited "
                               "with the published file") from None
     prefixes = tuple(dict.fromkeys(["model.", f"{model.base_model_prefix}."]))
@@ -277,8 +262,8 @@ def check_weights_match_config(path: Path, model_type: str, shapes: Shapes) -> N
         raise CheckpointError(
             f"the weights in {path} do not match its config.json: {'; '.join(problems)} "
             f"of {len(expected)} tensors the config describes",
-            "use the config.json published with these weights (a checkpoint of another size, e.g. ViT-L/16 "
-            "weights with a ViT-B/16 config, cannot load), or re-download both")
+            f"use the config.json published with these weights (a checkpoint of another size, e.g. "
+            f"{family.size_mismatch_example}, cannot load), or re-download both")
 
 
 def load_model(checkpoint: Checkpoint, dtype: str = "float32", device: torch.device | str = "cpu") -> torch.nn.Module:

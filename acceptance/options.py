@@ -173,8 +173,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("sweep", "quick", "batch x resolution sweep profile from [sweep.<profile>] in the thresholds file: "
            "quick (CI), full, or off", _choice(SWEEP_PROFILES), "PROFILE"),
     Option("sweep-batches", None, "sweep batch sizes, e.g. 1,2,4,8 (replaces the profile's)", _int_list(1), "LIST"),
-    Option("sweep-resolutions", None, "sweep resolutions, multiples of 16, e.g. 224,448 (replaces the profile's)",
-           _int_list(16), "LIST"),
+    Option("sweep-resolutions", None, "sweep resolutions, multiples of the model's input stride (checked at "
+           "session start), e.g. 224,448 (replaces the profile's)", _int_list(1), "LIST"),
     Option("determinism-runs", "3", "repeated forwards of one input checked for identical outputs",
            _positive_int, "N"),
     Option("soak-seconds", "0", "run forwards continuously for S seconds checking NaN/Inf, drift and memory "

@@ -8,12 +8,13 @@ the sweep goes on (larger batches at the same resolution are not tried).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .devices import Device
+from .errors import ConfigError
 from .faults import is_out_of_memory
 from .flops import count_flops, mfu, tflops_per_s
 from .metrics import compare
@@ -23,16 +24,42 @@ from .timing import measure
 #: per resolution: the largest batch that ran and the first that ran out of memory (or None)
 limits = sweep_limits
 
+if TYPE_CHECKING:
+    from .config import RunConfig
+
 
 def free_device_memory(device: Device) -> None:
     """Return cached blocks to the runtime after an OOM so the next point starts clean."""
     device.backend.empty_cache()
 
 
-def resize(pixel_values: torch.Tensor, resolution: int, batch: int) -> torch.Tensor:
+def check_resolutions(resolutions: Sequence[int], stride: int, where: str, fix: str) -> None:
+    """Every sweep resolution a multiple of the model's input stride (its family's: a ViT's patch size,
+    ConvNeXt's 32), so token counts are exact and no edge pixels are silently dropped; ConfigError otherwise."""
+    wrong = [resolution for resolution in resolutions if resolution % stride]
+    if wrong:
+        verb = "is not a multiple" if len(wrong) == 1 else "are not multiples"
+        raise ConfigError(f"{where}: {', '.join(map(str, wrong))} {verb} of the model's input stride {stride}",
+                          f"{fix} to multiples of {stride} (e.g. {7 * stride}, {14 * stride})")
+
+
+def check_sweep_resolutions(run: "RunConfig", stride: int) -> None:
+    """At session start: the resolutions the sweep will run (--sweep-resolutions, else the profile's)
+    are multiples of the checkpoint's input stride, which only its family knows."""
+    if run.sweep == "off":
+        return
+    if run.sweep_resolutions:
+        check_resolutions(run.sweep_resolutions, stride, "--sweep-resolutions", "set --sweep-resolutions")
+    else:
+        check_resolutions(run.thresholds.sweep_profiles[run.sweep].resolutions, stride,
+                          f"thresholds file {run.thresholds_path}: [sweep.{run.sweep}] resolutions",
+                          f"set [sweep.{run.sweep}] resolutions (or pass --sweep-resolutions)")
+
+
+def resize(pixel_values: torch.Tensor, resolution: int, batch: int, *, stride: int) -> torch.Tensor:
     """The [1, 3, H, W] input at ``resolution`` (bicubic, as the processor resizes), repeated ``batch`` times."""
-    if resolution % 16:
-        raise ValueError(f"resolution must be a multiple of the patch size 16, got {resolution}")
+    if resolution % stride:
+        raise ValueError(f"resolution must be a multiple of the model's input stride {stride}, got {resolution}")
     single = pixel_values[:1]
     if single.shape[-1] != resolution or single.shape[-2] != resolution:
         single = F.interpolate(single, size=(resolution, resolution), mode="bicubic", align_corners=False)
@@ -41,9 +68,9 @@ def resize(pixel_values: torch.Tensor, resolution: int, batch: int) -> torch.Ten
 
 def run_point(device_model: torch.nn.Module, reference_model: torch.nn.Module, device: Device,
               pixel_values: torch.Tensor, batch: int, resolution: int, *, num_runs: int, warmup: int,
-              dtype: torch.dtype, peak_tflops: float | None) -> SweepPoint:
+              dtype: torch.dtype, peak_tflops: float | None, stride: int) -> SweepPoint:
     """One measured sweep point; raises what the forward raises (OOM included)."""
-    inputs = resize(pixel_values, resolution, batch)
+    inputs = resize(pixel_values, resolution, batch, stride=stride)
     with torch.no_grad():
         reference = reference_model(pixel_values=inputs).last_hidden_state
     on_device = inputs.to(device.torch_device, dtype)

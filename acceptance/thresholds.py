@@ -163,7 +163,7 @@ LATENCY_ENTRY_KEYS = {
     "stale_fraction": Key(NON_NEGATIVE, required=False),
     **{limit: Key(NON_NEGATIVE, required=False) for limit in LATENCY_LIMITS},
 }
-SWEEP_KEYS = {"batches": Key(int_list()), "resolutions": Key(int_list(16)), "num_runs": Key(POSITIVE_INT),
+SWEEP_KEYS = {"batches": Key(int_list()), "resolutions": Key(int_list()), "num_runs": Key(POSITIVE_INT),
               "warmup": Key(NON_NEGATIVE_INT), "grid": Key(BOOL, required=False, default=False)}
 #: single tables: name -> (keys, required); an optional table that is absent reads as its keys' defaults
 TABLES: dict[str, tuple[dict[str, Key], bool]] = {

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..loading import sha256_file
+from ..models import known_family
 from ..results import RunResults
 from ..thresholds import Thresholds
 from .verdict import Verdict
@@ -40,9 +41,6 @@ RUNS_FOLDER = "runs"
 #: the exit status recorded while the session is still running (a report left by a killed run)
 RUNNING = "RUNNING"
 
-#: (hidden size, gated MLP) -> DINOv3 ViT size name
-VIT_SIZES = {(384, False): "S", (384, True): "S+", (768, False): "B", (1024, False): "L",
-             (1280, True): "H+", (4096, True): "7B"}
 
 
 def jsonable(value: Any) -> Any:
@@ -69,12 +67,12 @@ def jsonable(value: Any) -> Any:
 
 
 def architecture_name(config: Mapping[str, Any]) -> str:
-    """"ViT-B/16" for the published sizes, else the dimensions that define the model."""
-    hidden, patch = config.get("hidden_size"), config.get("patch_size", 16)
-    size = VIT_SIZES.get((hidden, bool(config.get("use_gated_mlp", False))))
-    if size:
-        return f"ViT-{size}/{patch}"
-    return f"ViT/{patch} (hidden {hidden}, {config.get('num_hidden_layers', '?')} layers)"
+    """The family's name for it: "ViT-B/16" for the published sizes, else the dimensions that define the
+    model; a model type no family knows (a report from elsewhere) is named by its model_type."""
+    family = known_family(config.get("model_type", "dinov3_vit"))  # reports before model_type was recorded
+    if family is None:
+        return str(config.get("model_type") or "unknown model")
+    return family.display_name(config)
 
 
 def model_facts(checkpoint: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def layer_drift_png(section: Mapping[str, Any], title: str | None = None) -> byt
     ticks = sorted(set(depth[::step]) | {depth[-1]})
     axes.set_xticks(ticks)
     axes.set_xticklabels([names[i].replace("layer.", "") for i in ticks], rotation=0, fontsize=8)
-    axes.set_xlabel("probe point (embeddings, transformer layer index, final norm)")
+    axes.set_xlabel("probe point, in forward order (layer.N shown as N)")
     axes.set_ylabel("relative error mean|dev-ref| / mean|ref|")
     axes.set_title(title or "Layer-wise drift against the CPU float32 reference", fontsize=10)
     axes.grid(True, which="major", alpha=0.3)

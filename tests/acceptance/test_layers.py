@@ -1,4 +1,5 @@
-"""Layer-wise drift: every probe point (embeddings, each transformer block, final norm) against the CPU reference."""
+"""Layer-wise drift: every probe point of the model family (a ViT's embeddings, each block, final norm) against
+the CPU reference."""
 
 import pytest
 import torch
@@ -7,20 +8,21 @@ pytestmark = pytest.mark.layers
 
 
 def test_every_probe_point_captured(reference_run, device_run, checkpoint, pixel_values):
-    layers = int(checkpoint.config["num_hidden_layers"])
-    expected = ["embeddings", *(f"layer.{index}" for index in range(layers)), "norm"]
+    family = checkpoint.family
     batch, _, height, width = pixel_values.shape
-    shape = [batch, checkpoint.token_count(height, width), checkpoint.hidden_size]
+    shapes = family.probe_shapes(checkpoint.config, batch, height, width)
+    expected, last = list(shapes), list(shapes)[-1]
     for side, run in (("reference", reference_run), ("device", device_run)):
         assert run.names == expected, (
-            f"{side}: captured probe points {run.names}; expected embeddings, the {layers} layers of "
-            f"config.json's num_hidden_layers and the final norm")
-        wrong = {name: list(tensor.shape) for name, tensor in run.layers.items() if list(tensor.shape) != shape}
-        assert not wrong, f"{side}: probe points with a shape other than {shape} = [batch, tokens, hidden]: {wrong}"
+            f"{side}: captured probe points {run.names}; expected {expected} "
+            f"({family.describe_probe_points(checkpoint.config)})")
+        wrong = {name: list(tensor.shape) for name, tensor in run.layers.items() if list(tensor.shape) != shapes[name]}
+        assert not wrong, (f"{side}: probe points with another shape than the config gives: "
+                           + "; ".join(f"{name} {shape}, expected {shapes[name]}" for name, shape in wrong.items()))
         # the last probe point is what the model returns: the hooks watch the real forward pass
-        assert torch.equal(run.layers["norm"], run.outputs["last_hidden_state"]), (
-            f"{side}: the captured final norm differs from last_hidden_state by max |diff| "
-            f"{(run.layers['norm'].double() - run.outputs['last_hidden_state'].double()).abs().max().item():.3e}; "
+        assert torch.equal(run.layers[last], run.outputs["last_hidden_state"]), (
+            f"{side}: the captured {last} differs from last_hidden_state by max |diff| "
+            f"{(run.layers[last].double() - run.outputs['last_hidden_state'].double()).abs().max().item():.3e}; "
             "allowed 0 (same tensor)")
 
 

@@ -13,10 +13,9 @@ SIDES = ("reference", "device")
 
 
 def expected_shape(name, checkpoint, pixel_values):
+    """The model family's shape for this input (acceptance/models/), from config.json."""
     batch, _, height, width = pixel_values.shape
-    if name == "last_hidden_state":
-        return [batch, checkpoint.token_count(height, width), checkpoint.hidden_size]
-    return [batch, checkpoint.hidden_size]
+    return checkpoint.output_shapes(batch, height, width)[name]
 
 
 @pytest.mark.parametrize("side", SIDES)
@@ -27,10 +26,8 @@ def test_output_shape(name, side, request, checkpoint, pixel_values, record_prop
     actual = list(outputs[name].shape)
     record_property("shape", str(actual))
     record_property("expected_shape", str(expected))
-    assert actual == expected, (
-        f"{side} {name} has shape {actual}; expected {expected} = [batch, 1 CLS + "
-        f"{checkpoint.config.get('num_register_tokens', 0)} registers + patches, hidden] from config.json"
-        if name == "last_hidden_state" else f"{side} {name} has shape {actual}; expected {expected} = [batch, hidden]")
+    assert actual == expected, (f"{side} {name} has shape {actual}; expected {expected} = "
+                                f"{checkpoint.family.explain_shape(name, checkpoint.config)}")
 
 
 @pytest.mark.parametrize("name", OUTPUT_NAMES)

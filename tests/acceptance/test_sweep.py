@@ -16,7 +16,7 @@ pytestmark = pytest.mark.sweep
 
 
 def test_sweep_points_accurate_and_recorded(pytestconfig, sweep_settings, device, device_model, reference_model,
-                                            pixel_values, run_config, results, peak_tflops):
+                                            pixel_values, run_config, results, peak_tflops, checkpoint):
     """Every point is timed and held to [accuracy.<dtype>]; an out-of-memory point is recorded as the limit."""
     fail_under_xdist(pytestconfig)
     profile = sweep_settings
@@ -24,7 +24,7 @@ def test_sweep_points_accurate_and_recorded(pytestconfig, sweep_settings, device
     points = run_sweep(
         lambda batch, resolution: run_point(device_model, reference_model, device, pixel_values, batch, resolution,
                                             num_runs=profile.num_runs, warmup=profile.warmup, dtype=dtype,
-                                            peak_tflops=peak_tflops["tflops"]),
+                                            peak_tflops=peak_tflops["tflops"], stride=checkpoint.input_stride),
         sweep_points(profile.batches, profile.resolutions, profile.grid), on_oom=lambda: free_device_memory(device))
     results.sweep = SweepSection(profile=run_config.sweep, batches=tuple(profile.batches),
                                  resolutions=tuple(profile.resolutions), grid=profile.grid,

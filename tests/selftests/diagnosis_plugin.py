@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from acceptance.fingerprint import round_mantissa
-from acceptance.layers import transformer_blocks
+from acceptance.models.vit import transformer_blocks
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from acceptance.builtin import VITB16_CONFIG
 from acceptance.drift import LayerDrift, LayerRow
 from acceptance.fingerprint import Fingerprint
+from acceptance.models.vit import VITB16_CONFIG
 from acceptance.metrics import compare
 from acceptance.report.json_report import build_report
 from acceptance.report.verdict import SignoffRules, decide

@@ -248,8 +248,9 @@ CASES = {
     "config-lfs-pointer": Case(with_file("config.json", LFS_POINTER), "config.json is a Git LFS pointer",
                                "git lfs pull"),
     "config-other-model-type": Case(with_config(lambda c: c.update(model_type="dinov2")),
-                                    "has model_type 'dinov2'; this suite validates dinov3_vit",
-                                    "a DINOv3 ViT checkpoint"),
+                                    "has model_type 'dinov2'; this suite validates dinov3_convnext, dinov3_vit",
+                                    "a DINOv3 ConvNeXt checkpoint (e.g. facebook/dinov3-convnext-tiny-pretrain-"
+                                    "lvd1689m) or a DINOv3 ViT checkpoint"),
     "config-no-model-type": Case(with_config(lambda c: c.pop("model_type")), "has model_type None",
                                  "a DINOv3 ViT checkpoint"),
     "config-size-not-an-integer": Case(with_config(lambda c: c.update(hidden_size="wide")),
@@ -329,6 +330,9 @@ CASES = {
     "allow-pickle-env-not-boolean": Case(environment("DINOV3_ALLOW_PICKLE", "maybe"),
                                          "expected 1/0, true/false, yes/no or on/off, got 'maybe'",
                                          "set DINOV3_ALLOW_PICKLE to 1 or 0"),
+    "sweep-resolutions-off-stride": Case(options("--sweep-resolutions", "224,300,100"),
+                                         "--sweep-resolutions: 300, 100 are not multiples of the model's input "
+                                         "stride 16", "set --sweep-resolutions to multiples of 16 (e.g. 112, 224)"),
     "report-dir-is-a-file": Case(report_dir_is_a_file, "cannot be written", "pass --report-dir DIR to a folder"),
     # --- thresholds file ---
     "thresholds-missing": Case(options("--thresholds", "/no/such/thresholds.toml"),
@@ -356,6 +360,11 @@ CASES = {
     "thresholds-sweep-not-a-list": Case(thresholds_with(edit=replacing("batches = [1, 2]\n", 'batches = "1,2"\n')),
                                         "sweep.quick.batches must be a non-empty list of positive integers, "
                                         "got '1,2'", "set sweep.quick.batches to a non-empty list"),
+    "thresholds-sweep-off-stride": Case(thresholds_with(edit=replacing("resolutions = [224, 448]",
+                                                                       "resolutions = [224, 440]")),
+                                        "[sweep.quick] resolutions: 440 is not a multiple of the model's input "
+                                        "stride 16", "set [sweep.quick] resolutions (or pass --sweep-resolutions) "
+                                        "to multiples of 16"),
     "thresholds-sweep-runs-zero": Case(thresholds_with(edit=replacing("num_runs = 10", "num_runs = 0")),
                                        "sweep.full.num_runs must be a positive integer, got 0",
                                        "set sweep.full.num_runs to a positive integer"),

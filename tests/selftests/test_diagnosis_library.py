@@ -20,13 +20,14 @@ from acceptance.fingerprint import (
     round_mantissa,
 )
 from acceptance.images import default_image
-from acceptance.layers import probe_points, run_with_capture, transformer_blocks
+from acceptance.layers import probe_points, run_with_capture
 from acceptance.loading import TORCH_DTYPES, inspect_checkpoint, load_model
 from acceptance.metrics import (
     elementwise_relative_error,
     fraction_rel_err_below_0_1pct,
     fraction_rel_err_below_0_5pct,
 )
+from acceptance.models.vit import transformer_blocks
 from acceptance.preprocessing import load_preprocessor
 from acceptance.report.plots_diagnosis import layer_drift_png
 from acceptance.thresholds import AccuracyLimits
@@ -181,6 +182,42 @@ def test_perturbed_layer_7_is_where_drift_begins(tiny_deep_checkpoint):
     assert "layer.7 (relative error" in drift.localisation()
     cls_drift = compare_layers(reference, perturbed, "float32", FLOAT32_LIMITS, token=0)
     assert cls_drift.scope == "token 0 (CLS)" and cls_drift.first_drifting.name == "layer.7"
+
+
+def test_convnext_probe_points_are_its_stages_and_final_norm(tiny_convnext_checkpoint):
+    checkpoint, model, pixel_values = load(tiny_convnext_checkpoint)
+    points = probe_points(model)
+    assert [(p.name, p.depth, p.tokens) for p in points] == [
+        ("stages.0", 0, False), ("stages.1", 1, False), ("stages.2", 2, False), ("stages.3", 3, False),
+        ("layer_norm", 4, True)]
+    captured = run_with_capture(model, pixel_values)
+    shapes = {name: list(tensor.shape) for name, tensor in captured.layers.items()}
+    assert shapes == checkpoint.family.probe_shapes(checkpoint.config, 1, 224, 224)
+    assert shapes["stages.2"] == [1, 48, 14, 14] and shapes["layer_norm"] == [1, 50, 64]
+    assert all(tensor.is_contiguous() for tensor in captured.layers.values())  # stages return permuted views
+    assert torch.equal(captured.layers["layer_norm"], captured.outputs["last_hidden_state"])
+
+
+def test_convnext_drift_at_stage_2_and_the_pooled_token_scope(tiny_convnext_checkpoint):
+    """pooler_output's drift compares token 0 where there are tokens; a [B, C, H, W] stage is compared whole."""
+    _, model, pixel_values = load(tiny_convnext_checkpoint)
+    reference = run_with_capture(model, pixel_values)
+    stages = next(module for path, module in model.named_modules() if path.split(".")[-1] == "stages")
+    handle = stages[2].register_forward_hook(
+        lambda module, args, output: output + 0.05 * output.std() * torch.randn(
+            output.shape, generator=torch.Generator().manual_seed(0)))
+    try:
+        perturbed = run_with_capture(model, pixel_values)
+    finally:
+        handle.remove()
+    drift = compare_layers(reference, perturbed, "float32", FLOAT32_LIMITS)
+    assert drift.first_drifting is not None and drift.first_drifting.name == "stages.2"
+    assert [row.relative_error for row in drift.rows[:2]] == [0.0, 0.0]
+    pooled = compare_layers(reference, perturbed, "float32", FLOAT32_LIMITS, token=0, token_name="pooled")
+    assert pooled.scope == ("token 0 (pooled) at layer_norm; the whole tensor at stages.0, stages.1, stages.2, "
+                            "stages.3 (channels-first maps have no tokens)")
+    assert pooled.first_drifting.name == "stages.2"
+    assert pooled.rows[2] == drift.rows[2]  # the whole map, not channel 0
 
 
 # --- the fingerprint, validated on this machine -----------------------------------------------------------

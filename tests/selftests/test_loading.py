@@ -9,15 +9,18 @@ from PIL import Image
 
 from acceptance.builtin import (
     MARKER_FILE,
-    VITB16_CONFIG,
     builtin_checkpoint,
     write_checkpoint,
 )
 from acceptance.errors import CheckpointError
 from acceptance.images import default_image, synthetic_image
 from acceptance.loading import inspect_checkpoint, load_model
+from acceptance.models.vit import VITB16_CONFIG
 from acceptance.preprocessing import dinov3_pipeline, load_preprocessor
-from tests.selftests.conftest import TINY_CONFIG
+from tests.selftests.conftest import TINY_CONFIG, TINY_CONVNEXT_CONFIG
+
+#: the built-in ViT-B/16's model.safetensors (seed 0, WEIGHTS_FORMAT w2)
+BUILTIN_WEIGHTS_SHA256 = "387366dd959b9ca6f2eca7452fb258ac4da52f20a7bfc172fdffd1791116b449"
 
 
 def test_tiny_checkpoint_round_trips_through_from_pretrained(tiny_checkpoint):
@@ -60,6 +63,8 @@ def test_builtin_is_the_official_vitb16_architecture(tmp_path):
     assert (folder / MARKER_FILE).is_file()
     assert builtin_checkpoint(tmp_path) == folder  # reused, not rebuilt
     assert inspect_checkpoint(folder).token_count(224, 224) == 201
+    # the seeded weights are the same on every host and transformers version (fleet reports compare them)
+    assert inspect_checkpoint(folder).provenance()["weights_sha256"]["model.safetensors"] == BUILTIN_WEIGHTS_SHA256
 
 
 def test_a_real_checkpoint_is_not_architecture_only(tiny_checkpoint, tmp_path):
@@ -127,3 +132,52 @@ def test_missing_preprocessor_config_falls_back_to_documented_defaults(tiny_chec
     processor = load_preprocessor(folder)
     assert "preprocessor_config.json missing" in processor.description
     assert processor(synthetic_image()).shape == (1, 3, 224, 224)
+
+
+# --- dinov3_convnext -------------------------------------------------------------------------------------
+
+def test_tiny_convnext_round_trips_with_norms_found_by_type(tiny_convnext_checkpoint):
+    """The downsampling norms (downsample_layers.N, no "norm" in the name) are LayerNorms: weight 1, bias 0;
+    the layer scales (gamma) are config.layer_scale_init_value, as transformers initialises them."""
+    checkpoint = inspect_checkpoint(tiny_convnext_checkpoint)
+    assert checkpoint.model_type == "dinov3_convnext" and checkpoint.architecture_only
+    assert checkpoint.output_shapes(1, 224, 224) == {"last_hidden_state": [1, 50, 64], "pooler_output": [1, 64]}
+    assert checkpoint.input_stride == 32 and checkpoint.token_count(448, 224) == 1 + 14 * 7
+    model = load_model(checkpoint, "float32")
+    parameters = {name.replace("model.", "", 1): value for name, value in model.named_parameters()}
+    for name in ("stages.0.downsample_layers.1", "stages.2.downsample_layers.0", "stages.3.layers.0.layer_norm",
+                 "layer_norm"):
+        assert torch.all(parameters[f"{name}.weight"] == 1.0) and torch.all(parameters[f"{name}.bias"] == 0.0), name
+    assert torch.all(parameters["stages.1.layers.0.gamma"] == torch.tensor(model.config.layer_scale_init_value))
+    assert parameters["stages.0.downsample_layers.0.weight"].std().item() == pytest.approx(0.02, rel=0.2)
+    assert model.config.hidden_sizes == TINY_CONVNEXT_CONFIG["hidden_sizes"]
+
+
+@pytest.mark.parametrize("change,problem", [
+    ({"hidden_sizes": [16, 32, "48", 64]}, "hidden_sizes must be a non-empty list of positive integers, got"),
+    ({"depths": []}, "depths must be a non-empty list of positive integers, got []"),
+    ({"depths": [1, 1, 2]}, "hidden_sizes has 4 stages but depths 3"),
+])
+def test_convnext_config_sizes_are_checked(tiny_convnext_checkpoint, tmp_path, change, problem):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in tiny_convnext_checkpoint.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(CheckpointError) as raised:
+        inspect_checkpoint(copy)
+    assert problem in raised.value.problem and "re-download config.json" in raised.value.fix
+
+
+def test_unknown_model_type_names_every_family(tiny_convnext_checkpoint, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in tiny_convnext_checkpoint.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "model_type": "convnextv2"}))
+    with pytest.raises(CheckpointError) as raised:
+        inspect_checkpoint(copy)
+    assert "this suite validates dinov3_convnext, dinov3_vit" in raised.value.problem
+    assert "facebook/dinov3-convnext-tiny-pretrain-lvd1689m" in raised.value.fix

@@ -129,8 +129,8 @@ def _remove_table(header: str):
 @pytest.mark.parametrize("edit,problem,fix", [
     (_replace("batches = [1, 2]", 'batches = "1,2"'),
      "sweep.quick.batches must be a non-empty list of positive integers, got '1,2'", "set sweep.quick.batches to"),
-    (_replace("resolutions = [224, 448]", "resolutions = [224, 300]"),
-     "sweep.quick.resolutions must be a non-empty list of positive integers (multiples of 16)", "to a non-empty"),
+    (_replace("resolutions = [224, 448]", "resolutions = [224, 0]"),
+     "sweep.quick.resolutions must be a non-empty list of positive integers, got [224, 0]", "to a non-empty"),
     (_replace("num_runs = 10", "num_runs = 0"), "sweep.full.num_runs must be a positive integer, got 0",
      "set sweep.full.num_runs to a positive integer"),
     (_replace("warmup = 2", "warmup = 1.5"), "sweep.full.warmup must be a non-negative integer, got 1.5", "warmup"),

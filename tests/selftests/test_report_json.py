@@ -163,6 +163,17 @@ def test_run_folders_are_never_reused(tmp_path):
     ({"hidden_size": 384, "use_gated_mlp": True}, "ViT-S+/16"),
     ({"hidden_size": 4096, "use_gated_mlp": True}, "ViT-7B/16"),
     ({"hidden_size": 64, "num_hidden_layers": 2}, "ViT/16 (hidden 64, 2 layers)"),
+    ({"model_type": "dinov3_vit", "hidden_size": 1280, "use_gated_mlp": True}, "ViT-H+/16"),
+    ({"model_type": "dinov3_vit", "hidden_size": 1024}, "ViT-L/16"),
+    ({"model_type": "dinov3_convnext", "hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3]}, "ConvNeXt-T"),
+    ({"model_type": "dinov3_convnext", "hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 27, 3]}, "ConvNeXt-S"),
+    ({"model_type": "dinov3_convnext", "hidden_sizes": [128, 256, 512, 1024], "depths": [3, 3, 27, 3]},
+     "ConvNeXt-B"),
+    ({"model_type": "dinov3_convnext", "hidden_sizes": [192, 384, 768, 1536], "depths": [3, 3, 27, 3]},
+     "ConvNeXt-L"),
+    ({"model_type": "dinov3_convnext", "hidden_sizes": [16, 32, 48, 64], "depths": [1, 1, 2, 1]},
+     "ConvNeXt (hidden sizes 16/32/48/64, depths 1/1/2/1)"),
+    ({"model_type": "dinov2", "hidden_size": 768}, "dinov2"),
 ])
 def test_architecture_names(config, name):
     assert architecture_name(config) == name

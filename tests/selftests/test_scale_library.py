@@ -36,7 +36,7 @@ def test_oom_at_one_point_is_recorded_as_the_limit_and_the_sweep_goes_on(tiny_mo
         if batch >= 4 and resolution == 224:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return run_point(tiny_model, tiny_model, cpu, pixels, batch, resolution, num_runs=2, warmup=0,
-                         dtype=torch.float32, peak_tflops=1.0)
+                         dtype=torch.float32, peak_tflops=1.0, stride=16)
 
     points = run_sweep(point, sweep_points([1, 2, 4, 8], [224, 32], grid=True), on_oom=lambda: freed.append(1))
     status = {(p.batch, p.resolution): p.status for p in points}
