@@ -50,6 +50,6 @@ def parse_device_spec(text: str) -> str:
     if name not in BY_NAME:
         raise ValueError(f"unknown device {text!r}; expected auto, " + ", ".join(KIND_NAMES) + " (optionally kind:N)")
     if index and (not index.isdigit() or not BY_NAME[name].takes_index):
-        single = " and ".join(kind.name for kind in KINDS if not kind.takes_index)
+        single = " and ".join(sorted(kind.name for kind in KINDS if not kind.takes_index))
         raise ValueError(f"bad device index in {text!r}; use e.g. npu:0 or cuda:1 ({single} take no index)")
     return text
