@@ -10,7 +10,7 @@ the CPU latency measurement (1 cold + --warmup + --cpu-runs), the fingerprint's
 emulated-precision runs and the CPU side of the operator profile, none of which
 the cache replaces.
 
-Run from the repository root:  python benchmarks/reference_cache.py [-- extra pytest options]
+Run from the repository root:  python benchmarks/reference_cache.py [--keep DIR] [-- extra pytest options]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def run_once(number: int, cache: Path, reports: Path, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "pytest", "-p", "benchmarks.forward_counter", "-p", "no:cacheprovider", "-q",
                f"--reference-cache-dir={cache}", f"--report-dir={reports / str(number)}", *extra]
     started = time.perf_counter()
+    reports.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     report = json.loads((reports / str(number) / "benchmark_report.json").read_text())
@@ -43,10 +44,13 @@ def run_once(number: int, cache: Path, reports: Path, extra: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep the cache and both runs' reports in DIR (default: a temporary folder)")
     parser.add_argument("extra", nargs="*", help="more pytest options for both runs (after --)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dinov3-refcache-bench-") as folder:
-        root = Path(folder)
+        root = args.keep.resolve() if args.keep else Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
         print(f"reference cache benchmark: default suite twice, built-in model, cache {root / 'cache'}")
         print(f"  {'run':<5}{'exit':>5}{'wall s':>9}{'CPU ref forwards':>18}{'s in them':>11}"
               f"{'parts cached':>14}{'computed':>10}")
