@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -58,6 +59,13 @@ class RunConfig:
     determinism_runs: int = 3
     soak_seconds: int = 0
     compile: str = "off"
+    #: the CPU reference cache (acceptance/reference_cache.py): mode and folder (None: under the cache root)
+    reference_cache: str = "on"
+    reference_cache_dir: Path | None = None
+    #: timed runs of the CPU reference latency (None: --num-runs)
+    cpu_runs: int | None = None
+    #: one profiled forward per side (acceptance/profiling.py)
+    profile: str = "on"
 
     def option_values(self) -> dict[str, Any]:
         """Every option of the OPTIONS table by field name, as resolved, JSON-ready (paths as strings,
@@ -69,6 +77,19 @@ class RunConfig:
     def matrix_dtypes(self) -> tuple[str, ...]:
         """The dtypes of the dtype matrix: --dtypes, or just --dtype."""
         return self.dtypes or (self.dtype,)
+
+    @property
+    def cpu_num_runs(self) -> int:
+        """Timed runs of the CPU reference latency: --cpu-runs, else --num-runs."""
+        return self.cpu_runs or self.num_runs
+
+    @property
+    def reference_cache_folder(self) -> Path:
+        if self.reference_cache_dir is not None:
+            return self.reference_cache_dir
+        # acceptance.builtin.cache_root's folder, computed here because that module imports torch
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "dinov3-acceptance" / "references"
 
     @property
     def uses_builtin_model(self) -> bool:

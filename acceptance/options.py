@@ -19,6 +19,8 @@ PRECISION_MODES = ("vendor-default", "strict")
 STALE_ACTIONS = ("off", "warn", "fail")
 SWEEP_PROFILES = ("quick", "full", "off")
 COMPILE_MODES = ("off", "on")
+REFERENCE_CACHE_MODES = ("off", "on", "refresh")
+PROFILE_MODES = ("off", "on")
 ENV_PREFIX = "DINOV3_"
 
 
@@ -179,6 +181,17 @@ OPTIONS: tuple[Option, ...] = (
            _positive_int, "N"),
     Option("soak-seconds", "0", "run forwards continuously for S seconds checking NaN/Inf, drift and memory "
            "growth; 0 = off", _non_negative_int, "S"),
+    Option("reference-cache", "on", "the CPU float32 reference outputs (final and probe points, per input) are "
+           "kept under --reference-cache-dir, keyed by checkpoint, input, torch/transformers and dtype: on reuses "
+           "them, refresh recomputes and overwrites them, off neither reads nor writes",
+           _choice(REFERENCE_CACHE_MODES), "MODE"),
+    Option("reference-cache-dir", None, "folder of the reference cache; default: "
+           "$XDG_CACHE_HOME/dinov3-acceptance/references (~/.cache/...)", _path, "DIR"),
+    Option("cpu-runs", None, "timed runs of the CPU reference latency (for the speedup); default: --num-runs",
+           _positive_int, "N"),
+    Option("profile", "on", "one profiled forward on the device and on the CPU reference (torch.profiler) after "
+           "warm-up, outside the timed runs: operator tables, trace file; off skips it", _choice(PROFILE_MODES),
+           "MODE"),
     Option("compile", "off", "graph mode: on runs torch.compile (inductor; the torch_npu backend on NPU) "
            "against the CPU reference and eager latency; off skips it", _choice(COMPILE_MODES), "MODE"),
 )

@@ -19,6 +19,8 @@ from .sections import (
     DiagnosisSection,
     LatencySection,
     NightlySection,
+    ProfileSection,
+    ReferenceSection,
     SoakResult,
     SweepSection,
     UtilisationSection,
@@ -67,6 +69,10 @@ class RunResults:
     compile: CompileSection | None = None
     nightly: NightlySection | None = None
     utilisation: UtilisationSection = field(default_factory=UtilisationSection)
+    #: where the CPU reference results came from (acceptance/reference_cache.py)
+    reference: ReferenceSection = field(default_factory=ReferenceSection)
+    #: one profiled forward per side (acceptance/profiling.py, --profile)
+    profile: ProfileSection = field(default_factory=ProfileSection)
 
     @property
     def architecture_only(self) -> bool:
@@ -93,6 +99,10 @@ class RunResults:
             found["sweep"] = self.sweep.to_dict()
         if self.compile is not None:
             found["compile"] = self.compile.to_dict()
+        if self.reference.recorded:
+            found["reference"] = self.reference.to_dict()
+        if self.profile.recorded:
+            found["profile"] = self.profile.to_dict()
         for name, per_card in (("determinism", self.determinism), ("soak", self.soak)):
             if per_card:
                 found[name] = {card: result.to_dict() for card, result in per_card.items()}

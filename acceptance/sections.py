@@ -587,6 +587,151 @@ class UtilisationSection:
         return data
 
 
+# -- reference (the CPU float32 reference, cached or computed) ----------------------------------------------
+
+CACHE_USE_SCHEMA = closed({
+    "kind": STRING, "source": {"enum": ["cached", "computed"]}, "reason": STRING, "from_run": OPTIONAL_STRING,
+    "created_at": OPTIONAL_STRING, "seconds": NUMBER, "stored": BOOL, "digest": STRING,
+    "key": {"type": "object"},
+})
+
+
+@dataclass
+class ReferenceSection:
+    """Where each CPU reference result of the run came from (acceptance.reference_cache.CacheUse)."""
+
+    mode: str = "on"
+    cache_dir: str | None = None
+    uses: list[Any] = field(default_factory=list)
+
+    SCHEMA = closed({"mode": {"enum": ["off", "on", "refresh"]}, "cache_dir": OPTIONAL_STRING,
+                     "entries": array(CACHE_USE_SCHEMA), "cached": COUNT, "computed": COUNT,
+                     "summary": STRING})
+
+    @property
+    def recorded(self) -> bool:
+        return bool(self.uses)
+
+    def summary(self) -> str:
+        """One line: "reference: cached from run X (key ...)", or how many parts were computed and why."""
+        cached = [use for use in self.uses if use.source == "cached"]
+        computed = [use for use in self.uses if use.source != "cached"]
+        runs = sorted({str(use.from_run) for use in cached})
+        keys = ", ".join(f"{use.kind} {use.key.short}" for use in self.uses)
+        if cached and not computed:
+            return f"reference: cached from run {', '.join(runs)} (keys: {keys})"
+        if cached:
+            return (f"reference: {len(cached)} part(s) cached from run {', '.join(runs)}, {len(computed)} computed "
+                    f"({', '.join(sorted({use.reason for use in computed}))}) (keys: {keys})")
+        reasons = ", ".join(sorted({use.reason for use in computed}))
+        return f"reference: computed in this run ({reasons}; cache {self.mode}) (keys: {keys})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "cache_dir": self.cache_dir, "entries": [use.to_dict() for use in self.uses],
+                "cached": sum(use.source == "cached" for use in self.uses),
+                "computed": sum(use.source != "cached" for use in self.uses), "summary": self.summary()}
+
+
+# -- profile (one profiled forward per side, acceptance/profiling.py) ----------------------------------------
+
+#: the kinds operators are grouped by, in the order the reports list them
+OPERATOR_KINDS = ("matmul/linear", "attention", "convolution", "normalisation", "elementwise",
+                  "copies/format casts", "other")
+
+OPERATOR_ROW_SCHEMA = closed({"name": STRING, "kind": {"enum": list(OPERATOR_KINDS)}, "calls": COUNT,
+                              "total_ms": NUMBER, "mean_ms": NUMBER, "share": NUMBER})
+
+
+@dataclass(frozen=True)
+class OperatorRow:
+    """One operator's self time in the profiled forward (summed over its calls)."""
+
+    name: str
+    kind: str
+    calls: int
+    total_ms: float
+    #: total_ms / operators_ms of its side (the operators' self times add up to the whole)
+    share: float
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "calls": self.calls, "total_ms": self.total_ms,
+                "mean_ms": self.mean_ms, "share": self.share}
+
+
+@dataclass(frozen=True)
+class ProfileSide:
+    """One side's profiled forward: its top operators, the kinds, and the trace file (or why there is none)."""
+
+    side: str  # "device" or "cpu"
+    device: str
+    #: "cpu self time" or "device self time": what the table ranks by
+    time_basis: str
+    #: wall time of the profiled forward (synchronized), under the profiler
+    forward_ms: float | None = None
+    #: the sum of every operator's self time
+    operators_ms: float = 0.0
+    operator_count: int = 0
+    rows: tuple[OperatorRow, ...] = ()
+    #: kind -> (total_ms, share)
+    kinds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: operators only the device runs that a vendor fixes: format conversions, host-device copies, syncs
+    device_only: tuple[OperatorRow, ...] = ()
+    #: the trace file or folder, relative to the run folder (absolute when outside it)
+    trace: str | None = None
+    #: why the profiler could not run (then nothing else is set)
+    error: str | None = None
+
+    SCHEMA = closed({"side": {"enum": ["device", "cpu"]}, "device": STRING, "time_basis": STRING,
+                     "forward_ms": {"type": ["number", "null"]}, "operators_ms": NUMBER, "coverage": METRIC,
+                     "operator_count": COUNT, "operators": array(OPERATOR_ROW_SCHEMA),
+                     "kinds": mapping(closed({"total_ms": NUMBER, "share": NUMBER})),
+                     "device_only": array(OPERATOR_ROW_SCHEMA), "trace": OPTIONAL_STRING,
+                     "error": OPTIONAL_STRING})
+
+    @property
+    def coverage(self) -> float | None:
+        """operators_ms / forward_ms: how much of the profiled forward the table accounts for."""
+        return self.operators_ms / self.forward_ms if self.forward_ms else None
+
+    def top(self, count: int = 3) -> str:
+        """"aten::addmm 41.2%, ..." of the ``count`` operators that take most of the time ('' without a table)."""
+        return ", ".join(f"{row.name} {row.share:.1%}" for row in self.rows[:count])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"side": self.side, "device": self.device, "time_basis": self.time_basis,
+                "forward_ms": self.forward_ms, "operators_ms": self.operators_ms, "coverage": self.coverage,
+                "operator_count": self.operator_count, "operators": [row.to_dict() for row in self.rows],
+                "kinds": {kind: {"total_ms": total, "share": share} for kind, (total, share) in self.kinds.items()},
+                "device_only": [row.to_dict() for row in self.device_only], "trace": self.trace,
+                "error": self.error}
+
+
+@dataclass
+class ProfileSection:
+    """The device's profiled forward and the CPU reference's, for comparison (--profile on)."""
+
+    device: ProfileSide | None = None
+    cpu: ProfileSide | None = None
+    batch_size: int = 1
+    dtype: str = "float32"
+
+    SCHEMA = closed({"device": optional(ProfileSide.SCHEMA), "cpu": optional(ProfileSide.SCHEMA),
+                     "batch_size": POSITIVE, "dtype": STRING})
+
+    @property
+    def recorded(self) -> bool:
+        return self.device is not None or self.cpu is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device.to_dict() if self.device else None,
+                "cpu": self.cpu.to_dict() if self.cpu else None, "batch_size": self.batch_size,
+                "dtype": self.dtype}
+
+
 #: the report's "sections": name -> schema fragment (latency is the report's "performance" instead)
 SECTION_SCHEMAS: dict[str, Any] = {
     "diagnosis": DiagnosisSection.SCHEMA,
@@ -594,5 +739,7 @@ SECTION_SCHEMAS: dict[str, Any] = {
     "utilisation": UtilisationSection.SCHEMA,
     "sweep": SweepSection.SCHEMA,
     "compile": CompileSection.SCHEMA,
+    "reference": ReferenceSection.SCHEMA,
+    "profile": ProfileSection.SCHEMA,
     **PER_CARD_SCHEMA,
 }

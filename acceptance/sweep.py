@@ -68,11 +68,18 @@ def resize(pixel_values: torch.Tensor, resolution: int, batch: int, *, stride: i
 
 def run_point(device_model: torch.nn.Module, reference_model: torch.nn.Module, device: Device,
               pixel_values: torch.Tensor, batch: int, resolution: int, *, num_runs: int, warmup: int,
-              dtype: torch.dtype, peak_tflops: float | None, stride: int) -> SweepPoint:
-    """One measured sweep point; raises what the forward raises (OOM included)."""
+              dtype: torch.dtype, peak_tflops: float | None, stride: int,
+              reference_of: Callable[[torch.Tensor], torch.Tensor] | None = None) -> SweepPoint:
+    """One measured sweep point; raises what the forward raises (OOM included).
+
+    ``reference_of(inputs)``, when given, supplies the CPU reference's last_hidden_state (e.g. from the
+    reference cache) instead of a forward of ``reference_model``."""
     inputs = resize(pixel_values, resolution, batch, stride=stride)
-    with torch.no_grad():
-        reference = reference_model(pixel_values=inputs).last_hidden_state
+    if reference_of is not None:
+        reference = reference_of(inputs)
+    else:
+        with torch.no_grad():
+            reference = reference_model(pixel_values=inputs).last_hidden_state
     on_device = inputs.to(device.torch_device, dtype)
     device.backend.reset_peak_memory(device.index or 0)
     with torch.no_grad():

@@ -7,6 +7,7 @@ itself. Nothing outside ``acceptance/devices`` names a vendor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,6 +76,36 @@ class Backend:
     def event_class(self) -> Any | None:
         """The runtime's Event class for device-side timing, or None."""
         return None
+
+    #: which time a profile ranks operators by: "cpu" (the host runs the forward) or "device" (kernel time)
+    profile_time: str = "cpu"
+
+    def profiler_activities(self) -> list[Any]:
+        """torch.profiler activities that record this device's work."""
+        from torch.profiler import ProfilerActivity
+
+        return [ProfilerActivity.CPU]
+
+    def profiler(self, trace_dir: Path) -> Any:
+        """An unstarted profiler for one forward (a context manager with ``key_averages()``); it may write
+        into ``trace_dir``. Raises ImportError or RuntimeError when this runtime cannot profile."""
+        import torch.profiler
+
+        return torch.profiler.profile(activities=self.profiler_activities())
+
+    def operator_events(self, profiler: Any, trace_dir: Path, basis: str) -> list[Any]:
+        """The finished profile's operators (acceptance.profiling.RawEvent) by ``basis`` ("cpu"/"device")
+        self time, from ``key_averages()``."""
+        from ..profiling import raw_events
+
+        return raw_events(profiler.key_averages(), basis)
+
+    def export_trace(self, profiler: Any, trace_dir: Path, stem: str) -> Path:
+        """Write the finished profile's trace (Chrome trace JSON) into ``trace_dir``; its path."""
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        path = trace_dir / f"{stem}_trace.json"
+        profiler.export_chrome_trace(str(path))
+        return path
 
 
 

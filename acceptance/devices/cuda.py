@@ -11,6 +11,13 @@ class CudaBackend(TorchModuleBackend):
     kind = "cuda"
     install_hint = "install a CUDA (or ROCm) build of torch and check nvidia-smi / CUDA_VISIBLE_DEVICES"
 
+    profile_time = "device"
+
+    def profiler_activities(self) -> list[object]:
+        from torch.profiler import ProfilerActivity
+
+        return [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+
     def versions(self) -> dict[str, str]:
         return {"cuda": str(torch.version.cuda or ""), "hip": str(getattr(torch.version, "hip", "") or ""),
                 "cudnn": str(torch.backends.cudnn.version() or "")}

@@ -42,6 +42,9 @@ class TorchNpuSurface:
     device_type: str
     #: the torch.compile (dynamo) backend graph mode uses on NPU
     compile_backend: str
+    #: names of torch_npu.profiler the operator profile uses (ProfilerActivity's CPU and NPU members live in
+    #: the binary torch_npu._C._profiler, documented but not checkable from the sources)
+    profiler_names: tuple[str, ...] = ("profile", "ProfilerActivity", "tensorboard_trace_handler")
 
 
 #: Everything of torch_npu the suite touches - the backend below, accelerator.TorchModuleBackend through
@@ -57,7 +60,7 @@ TORCH_NPU_SURFACE = TorchNpuSurface(
     event_methods={"record": 0, "elapsed_time": 1},
     hf32_switches={"conv": ("ALLOW_CONV_HF32", True), "matmul": ("ALLOW_MATMUL_HF32", False)},
     options={"ACL_PRECISION_MODE": ("allow_fp32_to_fp16", "must_keep_origin_dtype")},
-    package_attributes=("__version__", "_C"),
+    package_attributes=("__version__", "_C", "profiler"),
     c_functions=("_npu_getOption",),
     device_type="npu",
     compile_backend="npu",
@@ -125,6 +128,42 @@ class NpuBackend(TorchModuleBackend):
     def module(self) -> Any:
         self._import()
         return torch.npu
+
+    profile_time = "device"
+
+    def profiler(self, trace_dir: Path) -> Any:
+        """torch_npu's profiler (CPU and NPU activities), which writes its output folder into ``trace_dir``
+        when it stops (tensorboard_trace_handler)."""
+        profiler = self._import().profiler
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        return profiler.profile(activities=[profiler.ProfilerActivity.CPU, profiler.ProfilerActivity.NPU],
+                                on_trace_ready=profiler.tensorboard_trace_handler(str(trace_dir)))
+
+    def export_trace(self, profiler: Any, trace_dir: Path, stem: str) -> Path:
+        # the trace handler has written the Ascend profiler's folder (*_ascend_pt) when the profile stopped
+        return trace_dir
+
+    def operator_events(self, profiler: Any, trace_dir: Path, basis: str) -> list[Any]:
+        """The device's operators from the Ascend profiler's op_statistic.csv (its profile object has no
+        key_averages): OP Type, Count, Total Time(us), summed over core types."""
+        import csv
+
+        from ..profiling import RawEvent
+
+        found = sorted(trace_dir.glob("**/ASCEND_PROFILER_OUTPUT/op_statistic.csv"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise RuntimeError(f"the Ascend profiler wrote no ASCEND_PROFILER_OUTPUT/op_statistic.csv under "
+                               f"{trace_dir}")
+        totals: dict[str, list[float]] = {}
+        with found[-1].open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                name = (row.get("OP Type") or "").strip()
+                if not name:
+                    continue
+                entry = totals.setdefault(name, [0, 0.0])
+                entry[0] += int(float(row.get("Count") or 0))
+                entry[1] += float(row.get("Total Time(us)") or 0.0)
+        return [RawEvent(name, calls, total) for name, (calls, total) in totals.items() if total > 0]
 
     def versions(self) -> dict[str, str]:
         torch_npu = sys.modules.get("torch_npu")

@@ -246,8 +246,14 @@ def _scale_html(report: Mapping[str, Any]) -> str:
     return scale_html(report)
 
 
-SECTIONS = (verdict_banner, hardware_facts, accuracy_table, latency_table, latency_plots, diagnosis_table,
-            _scale_html, provenance_table)
+def _profile_html(report: Mapping[str, Any]) -> str:
+    from .html_profile import profile_html  # noqa: PLC0415 - html_profile imports this module's helpers
+
+    return profile_html(report)
+
+
+SECTIONS = (verdict_banner, hardware_facts, accuracy_table, latency_table, latency_plots, _profile_html,
+            diagnosis_table, _scale_html, provenance_table)
 
 
 def _section(render, report: Mapping[str, Any]) -> str:

@@ -38,6 +38,8 @@ def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> li
                      f"{comparison.mean_abs_diff:.3e}, rel_err {comparison.relative_error:.4%} "
                      f"(< {limits.max_relative_error:.2%}), cosine {comparison.cosine:.6f} "
                      f"(>= {limits.min_cosine})")
+    if results.reference.recorded:
+        lines.append(results.reference.summary())
     lines += latency_lines(results.latency)
     lines += diagnosis_lines(results.diagnosis)
     lines += problem_lines(results)

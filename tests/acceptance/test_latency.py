@@ -16,6 +16,7 @@ from acceptance.loading import TORCH_DTYPES
 from acceptance.thresholds import LATENCY_LIMITS, StaleThresholdWarning
 from acceptance.timing import PERCENTILES, min_samples_for
 from fixtures.benchmarking import record_verdict, require_timing
+from fixtures.profile import top_operators_hint
 
 pytestmark = pytest.mark.performance
 
@@ -30,14 +31,15 @@ def test_latency(side, latency, request, pixel_values, device, cpu_device, run_c
         inputs = pixel_values.to(device.torch_device, TORCH_DTYPES[run_config.dtype])
         device.synchronize()  # the copy is finished before timing starts
         stats = latency.measure("device", model, inputs, run_config.dtype, device)
-    assert stats.samples == run_config.num_runs, (
-        f"{side}: {stats.samples} timed samples, expected --num-runs {run_config.num_runs}")
+    expected, option = ((run_config.cpu_num_runs, "--cpu-runs") if side == "cpu"
+                        else (run_config.num_runs, "--num-runs"))
+    assert stats.samples == expected, f"{side}: {stats.samples} timed samples, expected {option} {expected}"
     assert stats.nonfinite_samples == 0, (
         f"{side}: {stats.nonfinite_samples} of {stats.samples} latency samples are NaN/Inf; allowed 0")
     where = cpu_device if side == "cpu" else device
     check = regression.latency(side, stats.to_dict(), f"{side} latency on {where.label} ({where.name})")
     if check is not None and not check.passed:  # --baseline: no regression beyond [regression]
-        pytest.fail(check.message, pytrace=False)
+        pytest.fail(check.message + top_operators_hint(request, side), pytrace=False)
 
 
 def _unit(statistic: str) -> str:
@@ -45,7 +47,7 @@ def _unit(statistic: str) -> str:
 
 
 @pytest.mark.parametrize("limit", tuple(LATENCY_LIMITS))
-def test_latency_threshold(limit, latency_record, run_config, device, results, pytestconfig):
+def test_latency_threshold(limit, latency_record, run_config, device, results, pytestconfig, request):
     require_timing(pytestconfig)
     source = run_config.thresholds_path
     limits = run_config.thresholds.latency_for(device.name, run_config.dtype, run_config.batch_size)
@@ -79,7 +81,8 @@ def test_latency_threshold(limit, latency_record, run_config, device, results, p
     shown = f"{measured:.3f}{unit}"
     assert verdict.passed, (
         f"{what}: measured {shown} ({basis}), allowed {verdict.comparison} {verdict.allowed}{unit} "
-        f"({limit} of {limits.label} in {source})" + ("" if math.isfinite(measured) else "; NaN/Inf never passes"))
+        f"({limit} of {limits.label} in {source})" + ("" if math.isfinite(measured) else "; NaN/Inf never passes")
+        + top_operators_hint(request))  # evaluated only when the limit fails: then the profile runs if it has not
     if verdict.stale and run_config.stale_thresholds != "off":
         message = (f"stale latency limit: {what} measured {shown} is {verdict.ratio:.2f}x better than "
                    f"{limit} = {verdict.allowed}{unit}; stale_fraction {limits.stale_fraction} flags more than "

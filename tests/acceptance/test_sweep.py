@@ -15,16 +15,21 @@ from fixtures.benchmarking import fail_under_xdist
 pytestmark = pytest.mark.sweep
 
 
-def test_sweep_points_accurate_and_recorded(pytestconfig, sweep_settings, device, device_model, reference_model,
+def test_sweep_points_accurate_and_recorded(pytestconfig, sweep_settings, device, device_model, reference_cache,
                                             pixel_values, run_config, results, peak_tflops, checkpoint):
     """Every point is timed and held to [accuracy.<dtype>]; an out-of-memory point is recorded as the limit."""
     fail_under_xdist(pytestconfig)
     profile = sweep_settings
     dtype = getattr(torch, run_config.dtype)
+
+    def reference_of(inputs):  # the CPU float32 reference of this point's input, cached across runs
+        return reference_cache.outputs(inputs)["last_hidden_state"]
+
     points = run_sweep(
-        lambda batch, resolution: run_point(device_model, reference_model, device, pixel_values, batch, resolution,
+        lambda batch, resolution: run_point(device_model, None, device, pixel_values, batch, resolution,
                                             num_runs=profile.num_runs, warmup=profile.warmup, dtype=dtype,
-                                            peak_tflops=peak_tflops["tflops"], stride=checkpoint.input_stride),
+                                            peak_tflops=peak_tflops["tflops"], stride=checkpoint.input_stride,
+                                            reference_of=reference_of),
         sweep_points(profile.batches, profile.resolutions, profile.grid), on_oom=lambda: free_device_memory(device))
     results.sweep = SweepSection(profile=run_config.sweep, batches=tuple(profile.batches),
                                  resolutions=tuple(profile.resolutions), grid=profile.grid,

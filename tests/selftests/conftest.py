@@ -12,7 +12,7 @@ from acceptance.builtin import write_checkpoint
 ROOT = Path(__file__).resolve().parents[2]
 
 #: outcomes of one whole acceptance run on a tiny checkpoint on the CPU (update when tests are added)
-SUITE_PASSED = 26  # + sweep (2) and determinism (1)
+SUITE_PASSED = 27  # + sweep (2), determinism (1) and the operator profile (1)
 #: the latency limits (no [[latency]] entry for CPUs); soak and compile (off by default); the published reference
 #: values (none exist for seeded weights)
 SUITE_SKIPPED = 7
@@ -73,6 +73,8 @@ def run_suite(pytester: pytest.Pytester, tmp_path: Path, monkeypatch):
     """Run the acceptance suite in a subprocess, reports under tmp_path/reports; returns the RunResult."""
     for name in [key for key in os.environ if key.startswith("DINOV3_")]:
         monkeypatch.delenv(name)
+    # each run its own reference cache: a self-test never reads what another one (or a user's run) stored
+    monkeypatch.setenv("DINOV3_REFERENCE_CACHE_DIR", str(tmp_path / "reference-cache"))
 
     def run(*args: str, tests: str = "tests/acceptance") -> pytest.RunResult:
         return pytester.runpytest_subprocess(

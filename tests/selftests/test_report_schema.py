@@ -14,6 +14,9 @@ import torch
 
 from acceptance.baseline import RegressionCheck, RegressionLimits
 from acceptance.metrics import TensorComparison, compare
+from acceptance.reference_cache import CacheUse, ModelIdentity
+from acceptance.sections import ProfileSection
+from tests.selftests.test_profile_library import stand_in_profile
 from acceptance.report.json_report import build_report
 from acceptance.report.schema import fragment_errors, load_schema, schema_errors
 from acceptance.report.verdict import decide
@@ -39,7 +42,7 @@ from acceptance.timing import LatencyStats
 from .conftest import ROOT
 from .reporting_samples import RULES, sample_results
 
-ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak"}
+ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak", "reference", "profile"}
 
 
 def test_a_full_run_report_validates(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
@@ -109,6 +112,15 @@ def full_results():
                                           measured=False, device="Ascend910", dtype="float32")
     results.utilisation.flops_per_forward, results.utilisation.batch_size, results.utilisation.resolution = \
         2 * 10 ** 10, 1, 224
+    identity = ModelIdentity("c" * 64, (("model.safetensors", "w" * 64),), "2.13.0", "4.57.1")
+    results.reference.cache_dir = "/cache/references"
+    results.reference.uses = [
+        CacheUse("outputs", identity.key("outputs", torch.ones(1, 3, 4, 4)), "cached", from_run="run-1",
+                 created_at="2025-01-01T00:00:00+00:00", seconds=0.01),
+        CacheUse("capture", identity.key("capture", torch.ones(1, 3, 4, 4)), "computed", reason="miss",
+                 from_run="20250101-000000-node-1-npu0", seconds=0.6, stored=True)]
+    results.profile = ProfileSection(batch_size=1, dtype="float32", cpu=stand_in_profile("cpu"),
+                                     device=stand_in_profile("device"))
     return results
 
 

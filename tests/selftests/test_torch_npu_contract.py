@@ -77,8 +77,9 @@ def test_wheel_offers_the_declared_surface(wheel_sources, version):
     ({"c_functions": ("_npu_getOption", "_npu_getPrecisionMode")},
      "torch_npu._C._npu_getPrecisionMode: never used by the wheel's own Python code"),
     ({"compile_backend": "torchair"}, "torch.compile backend 'torchair': not registered with dynamo"),
+    ({"profiler_names": ("profile", "key_averages")}, "torch_npu.profiler.key_averages: not in"),
 ], ids=["function", "arguments", "event-keyword", "event-method", "conv-default", "matmul-default", "option-value",
-        "c-function", "compile-backend"])
+        "c-function", "compile-backend", "profiler-name"])
 def test_check_fails_for_a_name_a_wheel_lacks(wheel_sources, version, change, reported):
     """The check is not vacuous: a surface that declares what a real wheel lacks is reported, naming both."""
     problems = check_wheel(wheel_sources(version), dataclasses.replace(TORCH_NPU_SURFACE, **change))

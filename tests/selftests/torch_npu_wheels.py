@@ -34,7 +34,7 @@ PIP_TARGET = ("--python-version", "3.10", "--platform", "manylinux_2_28_x86_64",
 CACHE_VARIABLE = "DINOV3_WHEEL_CACHE"
 #: the members read: the package's and torch.npu's top level, its dynamo registration, and its entry points
 SOURCES = re.compile(r"torch_npu/(__init__|version)\.py|torch_npu/npu/[^/]+\.py|torch_npu/dynamo/__init__\.py"
-                     r"|torch_npu/_init/.+\.py|[^/]+\.dist-info/entry_points\.txt")
+                     r"|torch_npu/_init/.+\.py|torch_npu/profiler/(__init__|profiler)\.py|[^/]+\.dist-info/entry_points\.txt")
 #: pip's words when it could not reach the registry (any other failure is the check's own and must fail)
 UNREACHABLE = ("NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
                "Name or service not known", "Network is unreachable", "No route to host", "Connection refused",
@@ -439,6 +439,12 @@ def check_wheel(sources: WheelSources, surface: TorchNpuSurface) -> list[str]:
                         for member in sources.members)
         if not submodule and (package is None or find_definition(sources, "torch_npu/__init__.py", attribute) is None):
             say(f"torch_npu.{attribute}", "neither bound in torch_npu/__init__.py nor a submodule of the wheel")
+
+    profiler_module = "torch_npu/profiler/__init__.py"
+    profiler_public = exported_names(sources, profiler_module) or set()
+    for name in surface.profiler_names:
+        if name not in profiler_public or find_definition(sources, profiler_module, name) is None:
+            say(f"torch_npu.profiler.{name}", f"not in {profiler_module}'s __all__ or not bound there")
 
     used = {node.attr for path in sources.files if path.endswith(".py") for node in ast.walk(sources.tree(path))
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "_C"}

@@ -64,6 +64,25 @@ def _switch_class(option: str, unset: bool, registry: dict[str, str]) -> type:
     return Switch
 
 
+def _profiler() -> types.ModuleType:
+    """torch_npu.profiler with the surface's names; it has no NPU to profile, so profile() refuses to start
+    (the suite records that the profiler could not run, and fails nothing)."""
+    module = types.ModuleType("torch_npu.profiler")
+
+    def profile(*args: Any, **kwargs: Any) -> Any:
+        CALLS.append(("profiler.profile", sorted(kwargs)))
+        raise RuntimeError("the torch_npu stand-in has no NPU profiler")
+
+    module.profile = profile
+    module.ProfilerActivity = types.SimpleNamespace(CPU="CPU", NPU="NPU")
+    module.tensorboard_trace_handler = lambda folder, *args, **kwargs: (lambda profiler: None)
+    names = {name for name in vars(module) if not name.startswith("__")}
+    if names != set(SURFACE.profiler_names):
+        raise AssertionError(f"the stand-in's torch_npu.profiler {sorted(names)} differs from the declared surface "
+                             f"{sorted(SURFACE.profiler_names)}")
+    return module
+
+
 class StandIn:
     """One stand-in torch_npu: ``module`` is the package, ``npu`` is torch.npu, ``options`` the option registry."""
 
@@ -98,7 +117,7 @@ class StandIn:
             "set_option": set_option,
         }
         c_functions = {"_npu_getOption": get_option}
-        package = {"__version__": version, "_C": types.SimpleNamespace(**c_functions)}
+        package = {"__version__": version, "_C": types.SimpleNamespace(**c_functions), "profiler": _profiler()}
         for kind, offered, declared in (("torch.npu functions", functions, SURFACE.functions),
                                         ("torch_npu._C functions", c_functions, SURFACE.c_functions),
                                         ("torch_npu attributes", package, SURFACE.package_attributes)):
