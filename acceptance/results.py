@@ -19,6 +19,7 @@ from .sections import (
     DiagnosisSection,
     LatencySection,
     NightlySection,
+    ServerSection,
     SoakResult,
     SweepSection,
     UtilisationSection,
@@ -67,6 +68,8 @@ class RunResults:
     compile: CompileSection | None = None
     nightly: NightlySection | None = None
     utilisation: UtilisationSection = field(default_factory=UtilisationSection)
+    #: a whole-server run (--device npu:all): each card's row and the server verdict
+    server: ServerSection | None = None
 
     @property
     def architecture_only(self) -> bool:
@@ -93,6 +96,8 @@ class RunResults:
             found["sweep"] = self.sweep.to_dict()
         if self.compile is not None:
             found["compile"] = self.compile.to_dict()
+        if self.server is not None:
+            found["server"] = self.server.to_dict(self.determinism)
         for name, per_card in (("determinism", self.determinism), ("soak", self.soak)):
             if per_card:
                 found[name] = {card: result.to_dict() for card, result in per_card.items()}

@@ -96,6 +96,8 @@ class Device:
 
     @property
     def label(self) -> str:
+        if self.torch_device.type != self.kind:  # a stand-in card computing elsewhere keeps its kind's name
+            return f"{self.kind}:{self.index or 0}"
         return str(self.torch_device)
 
     @property
