@@ -476,6 +476,9 @@ class CardRecord:
     peak_memory_note: str | None = None
     #: node id -> outcome on this card
     checks: dict[str, CardCheck] = field(default_factory=dict)
+    #: where its tests ran: the xdist worker (None: the one process) and the visible-devices variable there
+    worker: str | None = None
+    visible_devices: str | None = None
 
     SCHEMA = closed({
         "card": STRING, "name": STRING, "bus_id": OPTIONAL_STRING, "verdict": {"enum": [CARD_PASS, CARD_FAIL, CARD_NOT_RUN]},
@@ -484,7 +487,8 @@ class CardRecord:
                                     "finite": BOOL})),
         "p50_ms": METRIC, "p90_ms": METRIC, "throughput_img_per_s": METRIC, "latency_mode": OPTIONAL_STRING,
         "peak_memory_bytes": OPTIONAL_COUNT, "peak_memory_note": OPTIONAL_STRING,
-        "determinism": optional(DeterminismResult.SCHEMA),
+        "determinism": optional(DeterminismResult.SCHEMA), "worker": OPTIONAL_STRING,
+        "visible_devices": OPTIONAL_STRING,
     })
 
     @property
@@ -513,6 +517,7 @@ class CardRecord:
             "throughput_img_per_s": stats.throughput_img_per_s if stats else None, "latency_mode": self.latency_mode,
             "peak_memory_bytes": self.peak_memory_bytes, "peak_memory_note": self.peak_memory_note,
             "determinism": determinism.to_dict() if determinism is not None else None,
+            "worker": self.worker, "visible_devices": self.visible_devices,
         }
 
 

@@ -89,6 +89,9 @@ class Device:
     count: int
     #: how it was chosen: "requested" or the auto-selection log
     selection: tuple[str, ...] = ()
+    #: the card's number on the host where this process sees only some cards (an xdist worker bound to its
+    #: card by the visible-devices variable: its runtime calls it 0); None: ``index`` is that number
+    card: int | None = None
 
     @property
     def kind(self) -> str:
@@ -96,6 +99,8 @@ class Device:
 
     @property
     def label(self) -> str:
+        if self.card is not None:
+            return f"{self.kind}:{self.card}"
         if self.torch_device.type != self.kind:  # a stand-in card computing elsewhere keeps its kind's name
             return f"{self.kind}:{self.index or 0}"
         return str(self.torch_device)

@@ -112,3 +112,17 @@ def test_one_card_server_and_card_lost_mid_run_under_xdist(run_suite, tiny_check
     lost_row = server["cards"][1]
     assert lost_row["verdict"] == "FAIL" and any("device npu:1 lost" in reason for reason in lost_row["reasons"])
     assert "card npu:1" in report["verdict"]["reasons"][0]
+    # one worker per card, bound to it before the runtime started: card k ran on gwk, seeing only card k
+    assert [(row["worker"], row["visible_devices"]) for row in server["cards"]] == [("gw0", "0"), ("gw1", "1")]
+
+
+def test_more_workers_than_listed_cards_start_one_per_card(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("SELFTEST_NPU_CARDS", "3")
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu:0,2", *CARDS_PLUGIN, "-m", "accuracy",
+                       "-n", "3")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*2 workers*"])
+    server = _report(tmp_path)["sections"]["server"]
+    assert [(row["card"], row["worker"], row["visible_devices"]) for row in server["cards"]] == [
+        ("npu:0", "gw0", "0"), ("npu:2", "gw1", "2")]
+    assert server["verdict"] == "PASS"

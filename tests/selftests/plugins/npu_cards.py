@@ -16,6 +16,8 @@ from acceptance.devices import BACKENDS
 from acceptance.devices.cpu import CpuBackend
 
 CARDS = int(os.environ.get("SELFTEST_NPU_CARDS", "8"))
+#: as the runtime does: ASCEND_RT_VISIBLE_DEVICES=3 leaves one card visible, called 0 (an xdist worker bound to card 3)
+VISIBLE = [entry for entry in os.environ.get("ASCEND_RT_VISIBLE_DEVICES", "").split(",") if entry.strip()]
 NAN_CARD = os.environ.get("SELFTEST_NAN_CARD")
 LOST_CARD = os.environ.get("SELFTEST_LOST_CARD")
 
@@ -24,7 +26,7 @@ class StandInNpuCards(CpuBackend):
     kind = "npu"
 
     def device_count(self) -> int:
-        return CARDS
+        return len(VISIBLE) if VISIBLE else CARDS
 
     def device_name(self, index: int) -> str:
         return "Ascend910B2 stand-in"
