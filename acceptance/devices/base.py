@@ -34,6 +34,10 @@ class Backend:
     def torch_device(self, index: int | None) -> torch.device:
         return torch.device(self.kind, index or 0)
 
+    def bus_id(self, index: int) -> str | None:
+        """The card's PCI address (``0000:3b:00.0``) where the runtime gives it, else None."""
+        return None
+
     def synchronize(self, index: int) -> None:
         """Block until all queued work on the device has finished."""
 

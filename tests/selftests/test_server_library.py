@@ -72,3 +72,17 @@ def test_worker_results_merge_card_by_card():
     assert controller.server.failing_cards == ["npu:1"]
     assert set(controller.server.cards) == {"npu:0", "npu:1"}
     assert controller.outputs == {"reference": {"last_hidden_state": {"shape": [1]}}}
+
+
+def test_cuda_bus_id_from_the_device_properties(monkeypatch):
+    import types
+
+    import torch
+
+    from acceptance.devices.cuda import CudaBackend
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda index: types.SimpleNamespace(pci_domain_id=0, pci_bus_id=0x3B + index, pci_device_id=0))
+    assert CudaBackend().bus_id(1) == "0000:3c:00.0"
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: types.SimpleNamespace())
+    assert CudaBackend().bus_id(0) is None  # an older torch: not given

@@ -126,3 +126,13 @@ def test_more_workers_than_listed_cards_start_one_per_card(run_suite, tiny_check
     assert [(row["card"], row["worker"], row["visible_devices"]) for row in server["cards"]] == [
         ("npu:0", "gw0", "0"), ("npu:2", "gw1", "2")]
     assert server["verdict"] == "PASS"
+
+
+@pytest.mark.parametrize("cards", [1, 8])
+def test_cuda_all_collects_each_card(run_suite, tiny_checkpoint, monkeypatch, cards):
+    """The CUDA stand-in with 1 or 8 cards: cuda:all names each of them in the per-card test ids."""
+    monkeypatch.setenv("SELFTEST_CUDA_CARDS", str(cards))
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=cuda:all", "-p",
+                       "tests.selftests.plugins.two_cuda_cards", "--collect-only", "-q", "-m", "determinism")
+    ids = {line.rsplit("::", 1)[-1] for line in result.stdout.lines if "::" in line}
+    assert ids == {f"test_repeated_forwards_identical[cuda:{card}]" for card in range(cards)}, result.stdout.str()

@@ -16,6 +16,9 @@ class TwoCudaCards(CudaBackend):
     def device_count(self) -> int:
         return CARDS
 
+    def bus_id(self, index: int) -> str:
+        return f"0000:{0x18 + index:02x}:00.0"
+
     def device_name(self, index: int) -> str:
         return "two-card stand-in" if CARDS == 2 else f"{CARDS}-card stand-in"
 
