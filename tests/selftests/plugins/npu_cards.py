@@ -7,6 +7,8 @@ SELFTEST_LOST_CARD=3 makes card 3 raise the runtime's device error on its forwar
 mid-run: it was there when the session started).
 """
 
+from __future__ import annotations
+
 import os
 
 import pytest
