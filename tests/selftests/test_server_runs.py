@@ -136,3 +136,17 @@ def test_cuda_all_collects_each_card(run_suite, tiny_checkpoint, monkeypatch, ca
                        "tests.selftests.plugins.two_cuda_cards", "--collect-only", "-q", "-m", "determinism")
     ids = {line.rsplit("::", 1)[-1] for line in result.stdout.lines if "::" in line}
     assert ids == {f"test_repeated_forwards_identical[cuda:{card}]" for card in range(cards)}, result.stdout.str()
+
+
+def test_nightly_requirements_are_judged_on_the_merged_results(run_suite, tiny_checkpoint, tmp_path):
+    """--require-device under -n: the controller judges the whole run once, as a serial run would
+    (a worker that saw half the tests must not leave its own verdict on them)."""
+    args = (f"--model-path={tiny_checkpoint}", "--require-device=cpu", "-m", "accuracy", "--device=cpu")
+    run_suite(*args)
+    serial = _report(tmp_path)
+    parallel_run = run_suite(*args, "-n", "2")
+    parallel_run.stdout.fnmatch_lines(["*2 workers*"])
+    parallel = _report(tmp_path)
+    assert parallel["sections"]["nightly"]["failures"] == serial["sections"]["nightly"]["failures"]
+    assert serial["sections"]["nightly"]["failures"], serial["sections"]["nightly"]
+    assert parallel["verdict"] == serial["verdict"]
