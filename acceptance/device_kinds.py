@@ -41,15 +41,47 @@ def kind_named(name: str) -> DeviceKind:
     return BY_NAME[name]
 
 
+#: ``kind:all``: every card the runtime makes visible
+ALL_CARDS = "all"
+
+
 def parse_device_spec(text: str) -> str:
-    """``auto``, ``kind`` or ``kind:N`` (for kinds that take an index), lower-cased; ValueError otherwise."""
-    text = text.strip().lower()
+    """``auto``, ``kind``, ``kind:N``, ``kind:all`` or ``kind:N,M,...`` (the last three for kinds that take
+    an index), lower-cased, a card list in the order given; ValueError otherwise."""
+    text = "".join(text.split()).lower()
     name, _, index = text.partition(":")
     if name == "auto" and not index:
         return text
     if name not in BY_NAME:
-        raise ValueError(f"unknown device {text!r}; expected auto, " + ", ".join(KIND_NAMES) + " (optionally kind:N)")
-    if index and (not index.isdigit() or not BY_NAME[name].takes_index):
-        single = " and ".join(sorted(kind.name for kind in KINDS if not kind.takes_index))
+        raise ValueError(f"unknown device {text!r}; expected auto, " + ", ".join(KIND_NAMES)
+                         + " (optionally kind:N, kind:all or kind:N,M,...)")
+    if not index:
+        return text
+    single = " and ".join(sorted(kind.name for kind in KINDS if not kind.takes_index))
+    if not BY_NAME[name].takes_index:
         raise ValueError(f"bad device index in {text!r}; use e.g. npu:0 or cuda:1 ({single} take no index)")
-    return text
+    if index == ALL_CARDS:
+        return text
+    cards = index.split(",")
+    if not all(card.isdigit() for card in cards):
+        raise ValueError(f"bad device index in {text!r}; use e.g. npu:0, npu:all or npu:0,2,5 "
+                         f"({single} take no index)")
+    if len(set(int(card) for card in cards)) != len(cards):
+        raise ValueError(f"card listed twice in {text!r}; name each card once, e.g. npu:0,2,5")
+    return f"{name}:" + ",".join(str(int(card)) for card in cards)
+
+
+def listed_cards(spec: str) -> tuple[int, ...] | str | None:
+    """What a parsed spec says about cards: ALL_CARDS for ``kind:all``, the indices of ``kind:N,M``
+    (two or more), None for one card or none (``kind``, ``kind:N``, ``cpu``, ``auto``)."""
+    _, _, index = spec.partition(":")
+    if index == ALL_CARDS:
+        return ALL_CARDS
+    if "," in index:
+        return tuple(int(card) for card in index.split(","))
+    return None
+
+
+def is_card_list(spec: str) -> bool:
+    """True for ``kind:all`` and ``kind:N,M,...``: a whole-server run, every device test once per card."""
+    return listed_cards(spec) is not None

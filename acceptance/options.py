@@ -137,7 +137,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("model-path", None, "local Hugging Face checkpoint folder (config.json, model.safetensors, "
            "preprocessor_config.json); default: the built-in ViT-B/16 with seeded random weights, "
            "architecture-only and not valid for sign-off", _path, "DIR"),
-    Option("device", "auto", "device under test: auto, cpu, npu, npu:N, cuda, cuda:N, xpu, xpu:N, mps; "
+    Option("device", "auto", "device under test: auto, cpu, npu, npu:N, npu:all, npu:N,M,... (every listed card, "
+           "one report), cuda, cuda:N, cuda:all, xpu, xpu:N, mps; "
            "auto picks npu > cuda > xpu > mps > cpu", parse_device_spec, "DEVICE"),
     Option("dtype", "float32", "dtype of the device model (the CPU reference is always float32)",
            _choice(DTYPES), "DTYPE"),

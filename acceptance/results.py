@@ -21,6 +21,7 @@ from .sections import (
     NightlySection,
     ProfileSection,
     ReferenceSection,
+    ServerSection,
     SoakResult,
     SweepSection,
     UtilisationSection,
@@ -73,6 +74,8 @@ class RunResults:
     reference: ReferenceSection = field(default_factory=ReferenceSection)
     #: one profiled forward per side (acceptance/profiling.py, --profile)
     profile: ProfileSection = field(default_factory=ProfileSection)
+    #: a whole-server run (--device npu:all): each card's row and the server verdict
+    server: ServerSection | None = None
 
     @property
     def architecture_only(self) -> bool:
@@ -103,6 +106,8 @@ class RunResults:
             found["reference"] = self.reference.to_dict()
         if self.profile.recorded:
             found["profile"] = self.profile.to_dict()
+        if self.server is not None:
+            found["server"] = self.server.to_dict(self.determinism)
         for name, per_card in (("determinism", self.determinism), ("soak", self.soak)):
             if per_card:
                 found[name] = {card: result.to_dict() for card, result in per_card.items()}

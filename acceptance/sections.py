@@ -446,6 +446,114 @@ class DeterminismResult:
 PER_CARD_SCHEMA = {"soak": mapping(SoakResult.SCHEMA), "determinism": mapping(DeterminismResult.SCHEMA)}
 
 
+# -- server (every card of the host) -------------------------------------------------------------------------
+
+CARD_PASS, CARD_FAIL, CARD_NOT_RUN = "PASS", "FAIL", "NOT RUN"
+
+
+@dataclass(frozen=True)
+class CardCheck:
+    """One test's outcome on one card."""
+
+    outcome: str
+    message: str = ""
+
+
+@dataclass
+class CardRecord:
+    """One card of a whole-server run (--device npu:all): what its tests measured and how they ended."""
+
+    card: str
+    name: str = ""
+    #: the PCI bus id where the runtime gives it (None: not offered)
+    bus_id: str | None = None
+    #: output name -> this card's output against the one CPU float32 reference
+    comparisons: dict[str, TensorComparison] = field(default_factory=dict)
+    latency: LatencyStats | None = None
+    #: "sequential" (one card timed at a time) or "parallel" (cards timed at once: host contention)
+    latency_mode: str | None = None
+    peak_memory_bytes: int | None = None
+    peak_memory_note: str | None = None
+    #: node id -> outcome on this card
+    checks: dict[str, CardCheck] = field(default_factory=dict)
+    #: where its tests ran: the xdist worker (None: the one process) and the visible-devices variable there
+    worker: str | None = None
+    visible_devices: str | None = None
+
+    SCHEMA = closed({
+        "card": STRING, "name": STRING, "bus_id": OPTIONAL_STRING, "verdict": {"enum": [CARD_PASS, CARD_FAIL, CARD_NOT_RUN]},
+        "reasons": array(STRING), "counts": mapping(COUNT),
+        "accuracy": mapping(closed({"relative_error": METRIC, "cosine": METRIC, "max_abs_diff": METRIC,
+                                    "finite": BOOL})),
+        "p50_ms": METRIC, "p90_ms": METRIC, "throughput_img_per_s": METRIC, "latency_mode": OPTIONAL_STRING,
+        "peak_memory_bytes": OPTIONAL_COUNT, "peak_memory_note": OPTIONAL_STRING,
+        "determinism": optional(DeterminismResult.SCHEMA), "worker": OPTIONAL_STRING,
+        "visible_devices": OPTIONAL_STRING,
+    })
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{nodeid}" + (f": {check.message}" if check.message else "")
+                for nodeid, check in self.checks.items() if check.outcome in ("failed", "error")]
+
+    @property
+    def verdict(self) -> str:
+        if self.failures:
+            return CARD_FAIL
+        return CARD_PASS if any(check.outcome == "passed" for check in self.checks.values()) else CARD_NOT_RUN
+
+    def to_dict(self, determinism: DeterminismResult | None = None) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for check in self.checks.values():
+            counts[check.outcome] = counts.get(check.outcome, 0) + 1
+        stats = self.latency
+        return {
+            "card": self.card, "name": self.name, "bus_id": self.bus_id, "verdict": self.verdict,
+            "reasons": self.failures, "counts": dict(sorted(counts.items())),
+            "accuracy": {name: {"relative_error": comparison.relative_error, "cosine": comparison.cosine,
+                                "max_abs_diff": comparison.max_abs_diff, "finite": comparison.finite}
+                         for name, comparison in self.comparisons.items()},
+            "p50_ms": stats.p50_ms if stats else None, "p90_ms": stats.p90_ms if stats else None,
+            "throughput_img_per_s": stats.throughput_img_per_s if stats else None, "latency_mode": self.latency_mode,
+            "peak_memory_bytes": self.peak_memory_bytes, "peak_memory_note": self.peak_memory_note,
+            "determinism": determinism.to_dict() if determinism is not None else None,
+            "worker": self.worker, "visible_devices": self.visible_devices,
+        }
+
+
+@dataclass
+class ServerSection:
+    """A whole-server run: every listed card against the one CPU reference, and the server's verdict."""
+
+    #: the --device spec (npu:all, npu:0,2,5)
+    spec: str
+    #: card labels in the order listed
+    listed: list[str] = field(default_factory=list)
+    cards: dict[str, CardRecord] = field(default_factory=dict)
+
+    SCHEMA = closed({"spec": STRING, "listed": array(STRING), "verdict": {"enum": [CARD_PASS, CARD_FAIL]},
+                     "failing_cards": array(STRING), "cards": array(CardRecord.SCHEMA)})
+
+    def card(self, label: str, name: str = "") -> CardRecord:
+        record = self.cards.setdefault(label, CardRecord(card=label))
+        record.name = record.name or name
+        return record
+
+    def rows(self) -> list[CardRecord]:
+        return [self.cards.get(label) or CardRecord(card=label) for label in self.listed]
+
+    @property
+    def failing_cards(self) -> list[str]:
+        """The listed cards that are not PASS: failed, or never tested (a card that ran nothing is not signed off)."""
+        return [row.card for row in self.rows() if row.verdict != CARD_PASS]
+
+    def to_dict(self, determinism: Mapping[str, DeterminismResult] | None = None) -> dict[str, Any]:
+        determinism = determinism or {}
+        return {"spec": self.spec, "listed": list(self.listed),
+                "verdict": CARD_FAIL if self.failing_cards else CARD_PASS, "failing_cards": self.failing_cards,
+                "cards": [row.to_dict(determinism.get(row.card)) for row in self.rows()]}
+
+
 # -- compile -------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -742,4 +850,5 @@ SECTION_SCHEMAS: dict[str, Any] = {
     "reference": ReferenceSection.SCHEMA,
     "profile": ProfileSection.SCHEMA,
     **PER_CARD_SCHEMA,
+    "server": ServerSection.SCHEMA,
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..device_kinds import KIND_NAMES, kind_named
+from ..device_kinds import ALL_CARDS, KIND_NAMES, kind_named, listed_cards
 from ..errors import DeviceUnavailable
 from .base import Backend, Device
 from .cpu import CpuBackend
@@ -47,11 +47,33 @@ def select_device(spec: str) -> Device:
     if reason is not None:
         raise DeviceUnavailable(f"--device {spec} was requested but is not usable here: {reason}",
                                 backend.install_hint or "choose another --device")
+    if listed_cards(spec) is not None:  # a whole-server run: every listed card must be there; the first leads
+        cards = server_cards(spec, backend)
+        return _open(backend, cards[0], (f"requested: {spec} ({len(cards)} cards)",))
     return _open(backend, int(index_text) if index_text else None, (f"requested: {spec}",))
+
+
+def server_cards(spec: str, backend: Backend) -> list[int]:
+    """The cards of ``kind:all`` (every visible one) or ``kind:N,M,...`` (each checked to be visible)."""
+    listed, count = listed_cards(spec), backend.device_count()
+    if listed == ALL_CARDS:
+        if count < 1:
+            raise DeviceUnavailable(f"--device {spec} was requested but no {backend.kind} card is visible",
+                                    "make the cards visible, or choose another --device")
+        return list(range(count))
+    for index in listed:
+        _check_visible(backend, index, count)  # raises, naming the card that is not visible
+    return list(listed)
 
 
 def _open(backend: Backend, index: int | None, selection: tuple[str, ...]) -> Device:
     count = backend.device_count()
+    _check_visible(backend, index, count)
+    return Device(backend=backend, index=index, torch_device=backend.torch_device(index),
+                  name=backend.device_name(index or 0), count=count, selection=selection)
+
+
+def _check_visible(backend: Backend, index: int | None, count: int) -> None:
     if index is not None and index >= count:
         variable = kind_named(backend.kind).visible_devices_variable
         visible = f" ({variable}={os.environ.get(variable, '<unset>')})" if variable else ""
@@ -59,8 +81,6 @@ def _open(backend: Backend, index: int | None, selection: tuple[str, ...]) -> De
             f"--device {backend.kind}:{index} was requested but only {count} {backend.kind} device(s) "
             f"are visible{visible}",
             f"use an index below {count}, or make the card visible" + (f" via {variable}" if variable else ""))
-    return Device(backend=backend, index=index, torch_device=backend.torch_device(index),
-                  name=backend.device_name(index or 0), count=count, selection=selection)
 
 
 def card_indices(spec: str, backend: Backend, resolved_kind: str | None = None) -> list[int | None]:
@@ -68,6 +88,8 @@ def card_indices(spec: str, backend: Backend, resolved_kind: str | None = None) 
     every index; one card, cpu or mps -> [None] (the session's device). ``auto`` counts as the kind it
     resolved to (``resolved_kind``, the session device's kind; ``backend`` is that kind's); unresolved, [None]."""
     kind, _, index_text = spec.partition(":")
+    if listed_cards(spec) is not None:
+        return list(server_cards(spec, backend))
     if index_text:
         return [int(index_text)]
     if kind == "auto":
@@ -78,4 +100,4 @@ def card_indices(spec: str, backend: Backend, resolved_kind: str | None = None) 
     return list(range(count)) if count > 1 else [None]
 
 
-__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "Device", "backend_for", "card_indices", "select_device"]
+__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "Device", "backend_for", "card_indices", "select_device", "server_cards"]

@@ -35,6 +35,10 @@ class Backend:
     def torch_device(self, index: int | None) -> torch.device:
         return torch.device(self.kind, index or 0)
 
+    def bus_id(self, index: int) -> str | None:
+        """The card's PCI address (``0000:3b:00.0``) where the runtime gives it, else None."""
+        return None
+
     def synchronize(self, index: int) -> None:
         """Block until all queued work on the device has finished."""
 
@@ -120,6 +124,9 @@ class Device:
     count: int
     #: how it was chosen: "requested" or the auto-selection log
     selection: tuple[str, ...] = ()
+    #: the card's number on the host where this process sees only some cards (an xdist worker bound to its
+    #: card by the visible-devices variable: its runtime calls it 0); None: ``index`` is that number
+    card: int | None = None
 
     @property
     def kind(self) -> str:
@@ -127,6 +134,10 @@ class Device:
 
     @property
     def label(self) -> str:
+        if self.card is not None:
+            return f"{self.kind}:{self.card}"
+        if self.torch_device.type != self.kind:  # a stand-in card computing elsewhere keeps its kind's name
+            return f"{self.kind}:{self.index or 0}"
         return str(self.torch_device)
 
     @property

@@ -22,6 +22,14 @@ class CudaBackend(TorchModuleBackend):
         return {"cuda": str(torch.version.cuda or ""), "hip": str(getattr(torch.version, "hip", "") or ""),
                 "cudnn": str(torch.backends.cudnn.version() or "")}
 
+    def bus_id(self, index: int) -> str | None:
+        properties = torch.cuda.get_device_properties(index)
+        parts = [getattr(properties, name, None) for name in ("pci_domain_id", "pci_bus_id", "pci_device_id")]
+        if any(part is None for part in parts):  # older torch: the properties carry no PCI address
+            return None
+        domain, bus, device = (int(part) for part in parts)
+        return f"{domain:04x}:{bus:02x}:{device:02x}.0"
+
     def apply_precision(self, mode: str) -> None:
         super().apply_precision(mode)
         if mode == "strict":  # TF32 off for cuBLAS matmuls and cuDNN convolutions (the latter is on by default)

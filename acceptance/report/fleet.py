@@ -80,18 +80,47 @@ def fleet_row(report: Mapping[str, Any], source: str) -> dict[str, Any]:
     }
 
 
+def card_rows(report: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
+    """A whole-server report (--device npu:all) as one row per card (host x card); any other as one row.
+    A card that passed is held back only by what concerns the run as a whole (not another card)."""
+    server = (report.get("sections") or {}).get("server")
+    row = fleet_row(report, source)
+    if not server:
+        return [row]
+    run_reasons = [reason for reason in report["verdict"]["reasons"] if not reason.startswith("card ")]
+    run_status = report["verdict"]["status"]
+    rows = []
+    for card in server["cards"]:
+        if card["verdict"] == "FAIL":
+            status = FAIL
+        elif card["verdict"] != "PASS" or run_status == NOT_VALID:
+            status = NOT_VALID
+        else:
+            status = FAIL if run_status == FAIL and run_reasons else PASS
+        rows.append({**row, "device": card["card"], "device_name": card["name"], "verdict": status,
+                     "reasons": list(card["reasons"]) + (run_reasons if status != PASS else []),
+                     "relative_errors": {name: entry["relative_error"] for name, entry in card["accuracy"].items()},
+                     "accuracy_pass": all(entry.get("finite") for entry in card["accuracy"].values())
+                     if card["accuracy"] else None,
+                     "p50_ms": card.get("p50_ms"), "p99_ms": None, "mean_ms": None,
+                     "throughput_img_per_sec": card.get("throughput_img_per_s"), "speedup": None,
+                     "server": server["spec"]})
+    return rows
+
+
 def merge(reports: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """The fleet table from (source, report) pairs; the same run given twice counts once."""
+    """The fleet table from (source, report) pairs, a whole-server report giving one row per card;
+    the same run given twice counts once."""
     rows, seen, notes = [], set(), []
     for source, report in reports:
-        row = fleet_row(report, source)
-        key = (row["host"], row["run_id"])
-        if key in seen:
-            notes.append(f"{source}: the same run as an earlier file (host {row['host']}, run {row['run_id']}); "
-                         "counted once")
-            continue
-        seen.add(key)
-        rows.append(row)
+        for row in card_rows(report, source):
+            key = (row["host"], row["run_id"], row["device"])
+            if key in seen:
+                notes.append(f"{source}: the same run as an earlier file (host {row['host']}, run {row['run_id']}, "
+                             f"{row['device']}); counted once")
+                continue
+            seen.add(key)
+            rows.append(row)
     rows.sort(key=lambda row: (str(row["host"]), str(row["device"]), str(row["started_at"])))
     tensors = sorted({name for row in rows for name in row["relative_errors"]})
 

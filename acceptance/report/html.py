@@ -240,6 +240,12 @@ def provenance_table(report: Mapping[str, Any]) -> str:
                                            "dinov3-provenance")
 
 
+def _server_html(report: Mapping[str, Any]) -> str:
+    from .html_server import server_html  # noqa: PLC0415 - html_server imports this module's helpers
+
+    return server_html(report)
+
+
 def _scale_html(report: Mapping[str, Any]) -> str:
     from .html_scale import scale_html  # noqa: PLC0415 - html_scale imports this module's helpers
 
@@ -252,8 +258,8 @@ def _profile_html(report: Mapping[str, Any]) -> str:
     return profile_html(report)
 
 
-SECTIONS = (verdict_banner, hardware_facts, accuracy_table, latency_table, latency_plots, _profile_html,
-            diagnosis_table, _scale_html, provenance_table)
+SECTIONS = (verdict_banner, _server_html, hardware_facts, accuracy_table, latency_table, latency_plots,
+            _profile_html, diagnosis_table, _scale_html, provenance_table)
 
 
 def _section(render, report: Mapping[str, Any]) -> str:

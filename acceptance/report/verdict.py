@@ -13,8 +13,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from ..sections import CARD_FAIL, CARD_NOT_RUN
+
 if TYPE_CHECKING:  # keeps the fleet merge free of torch: only annotations need these
     from ..results import CheckRecord
+    from ..sections import ServerSection
     from ..thresholds import Thresholds
 
 PASS = "PASS"
@@ -65,18 +68,28 @@ def _describe(checks: Iterable[CheckRecord], limit: int = 5) -> str:
 
 
 def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device_kind: str | None,
-           exit_status: str, rules: SignoffRules, requirement_failures: Iterable[str] = ()) -> Verdict:
+           exit_status: str, rules: SignoffRules, requirement_failures: Iterable[str] = (),
+           server: ServerSection | None = None) -> Verdict:
     """The overall verdict from the recorded checks and the facts that decide whether they can sign off.
 
     ``device_kind`` is None when the session ended before a device was resolved;
     ``exit_status`` is the name of pytest's ExitCode (OK, TESTS_FAILED, INTERRUPTED, ...);
-    ``requirement_failures`` are reasons a run fails although no check did (nightly --require-device).
+    ``requirement_failures`` are reasons a run fails although no check did (nightly --require-device);
+    ``server``, in a whole-server run (--device npu:all), names each card that is not PASS first:
+    the server passes only if every listed card does.
     """
     records = list(checks.values())
     counts = Counter(check.outcome for check in records)
     failures: list[str] = []
     invalid: list[str] = []
 
+    untested: list[str] = []
+    for row in server.rows() if server is not None else ():
+        if row.verdict == CARD_FAIL:
+            more = f" (and {len(row.failures) - 1} more)" if len(row.failures) > 1 else ""
+            failures.append(f"card {row.card} ({row.name or 'unknown'}) FAILS: {row.failures[0]}{more}")
+        elif row.verdict == CARD_NOT_RUN:
+            untested.append(f"card {row.card} ({row.name or 'unknown'}): no test passed on it")
     failed = [check for check in records if check.outcome == "failed"]
     errors = [check for check in records if check.outcome == "error"]
     if failed:
@@ -103,6 +116,7 @@ def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device
                        "not the published checkpoint: pass --model-path")
     if not records:
         invalid.append("no checks ran")
+    invalid.extend(untested)
     for marker in rules.required_markers:
         outcomes = {check.outcome for check in records if marker in check.markers}
         if outcomes & {"failed", "error"} or "passed" in outcomes:

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.consistency
 
 
 @pytest.mark.parametrize("side", ("reference", "device"))
-def test_pooler_output_is_cls_token(side, request, run_config, checkpoint, record_property):
+def test_pooler_output_is_cls_token(side, request, device, run_config, checkpoint, record_property):
     family = checkpoint.family
     token = family.pooler_token
     if token is None:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.performance
 
 
 @pytest.mark.parametrize("side", [pytest.param("cpu", id="cpu-float32"), pytest.param("device", id="device")])
-def test_latency(side, latency, request, pixel_values, device, cpu_device, run_config, regression):
+def test_latency(side, latency, request, pixel_values, device, cpu_device, run_config, regression, results):
     if side == "cpu":
         stats = latency.measure("cpu", request.getfixturevalue("reference_model"), pixel_values, "float32",
                                 cpu_device)
@@ -31,6 +31,9 @@ def test_latency(side, latency, request, pixel_values, device, cpu_device, run_c
         inputs = pixel_values.to(device.torch_device, TORCH_DTYPES[run_config.dtype])
         device.synchronize()  # the copy is finished before timing starts
         stats = latency.measure("device", model, inputs, run_config.dtype, device)
+        if results.server is not None:  # a whole-server run: this card's row (cards timed one at a time)
+            row = results.server.card(device.label)
+            row.latency, row.latency_mode = stats, "sequential"
     expected, option = ((run_config.cpu_num_runs, "--cpu-runs") if side == "cpu"
                         else (run_config.num_runs, "--num-runs"))
     assert stats.samples == expected, f"{side}: {stats.samples} timed samples, expected {option} {expected}"

@@ -9,6 +9,8 @@ from acceptance.outputs import OUTPUT_NAMES
 
 pytestmark = pytest.mark.shapes
 
+#: the device fixture is requested by the tests that read a side by name, so a whole-server run
+#: (--device npu:all) checks each card's outputs
 SIDES = ("reference", "device")
 
 
@@ -20,7 +22,7 @@ def expected_shape(name, checkpoint, pixel_values):
 
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("name", OUTPUT_NAMES)
-def test_output_shape(name, side, request, checkpoint, pixel_values, record_property):
+def test_output_shape(name, side, request, device, checkpoint, pixel_values, record_property):
     outputs = request.getfixturevalue(f"{side}_outputs")
     expected = expected_shape(name, checkpoint, pixel_values)
     actual = list(outputs[name].shape)
@@ -39,7 +41,7 @@ def test_output_dtype(name, device_outputs, run_config):
 
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("name", OUTPUT_NAMES)
-def test_output_finite(name, side, request):
+def test_output_finite(name, side, request, device):
     tensor = request.getfixturevalue(f"{side}_outputs")[name]
     where = first_nonfinite(tensor)
     count = int((~torch.isfinite(tensor)).sum()) if where is not None else 0

@@ -83,3 +83,28 @@ def test_command_line_bad_input(tmp_path, capsys, content, message):
     assert merge_reports.main([str(path), "-o", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert message in error and "fix:" in error and "Traceback" not in error
+
+
+def _card(label, verdict, relative_error, reasons=()):
+    return {"card": label, "name": "Ascend910B2", "bus_id": None, "verdict": verdict, "reasons": list(reasons),
+            "counts": {}, "accuracy": {"last_hidden_state": {"relative_error": relative_error, "cosine": 1.0,
+                                                             "max_abs_diff": 0.0, "finite": verdict == "PASS"}},
+            "p50_ms": 8.0, "p90_ms": 9.0, "throughput_img_per_s": 125.0, "latency_mode": "sequential",
+            "peak_memory_bytes": None, "peak_memory_note": None, "determinism": None, "worker": None,
+            "visible_devices": None}
+
+
+def test_a_whole_server_report_gives_one_row_per_card():
+    """host x card: a server report's cards are rows of their own; the bad card fails alone."""
+    server = sample_report(hostname="node-a")
+    server["sections"] = {"server": {"spec": "npu:all", "listed": ["npu:0", "npu:1"], "verdict": "FAIL",
+                                     "failing_cards": ["npu:1"],
+                                     "cards": [_card("npu:0", "PASS", 0.001),
+                                               _card("npu:1", "FAIL", "NaN", ["test_x[npu:1]: NaN"])]}}
+    server["verdict"] = {**server["verdict"], "status": "FAIL", "reasons": ["card npu:1 (Ascend910B2) FAILS: NaN"]}
+    fleet = merge([("a.json", server), ("b.json", sample_report(hostname="node-b"))])
+    assert [(row["host"], row["device"], row["verdict"]) for row in fleet["rows"]] == [
+        ("node-a", "npu:0", "PASS"), ("node-a", "npu:1", "FAIL"), ("node-b", "npu:0", "PASS")]
+    assert fleet["rows"][1]["reasons"] == ["test_x[npu:1]: NaN"]
+    assert fleet["verdict"]["reasons"][0] == "1 of 3 run(s) FAIL"
+    assert "npu:1" in fleet_html(fleet)

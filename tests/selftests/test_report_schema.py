@@ -21,6 +21,8 @@ from acceptance.report.json_report import build_report
 from acceptance.report.schema import fragment_errors, load_schema, schema_errors
 from acceptance.report.verdict import decide
 from acceptance.sections import (
+    CardCheck,
+    ServerSection,
     DEFS,
     LATENCY_STATS_PROPERTIES,
     SECTION_SCHEMAS,
@@ -43,6 +45,8 @@ from .conftest import ROOT
 from .reporting_samples import RULES, sample_results
 
 ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak", "reference", "profile"}
+#: and the whole-server section, written only by --device npu:all / npu:0,2,5 runs
+EVERY_SECTION = ALL_SECTIONS | {"server"}
 
 
 def test_a_full_run_report_validates(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
@@ -121,6 +125,13 @@ def full_results():
                  from_run="20250101-000000-node-1-npu0", seconds=0.6, stored=True)]
     results.profile = ProfileSection(batch_size=1, dtype="float32", cpu=stand_in_profile("cpu"),
                                      device=stand_in_profile("device"))
+    results.server = ServerSection(spec="npu:0,1", listed=["npu:0", "npu:1"])
+    card = results.server.card("npu:0", "Ascend910")
+    card.comparisons["last_hidden_state"], card.latency, card.latency_mode = _comparison(), _stats(), "sequential"
+    card.peak_memory_bytes = 2 ** 30
+    card.checks["tests/acceptance/test_accuracy.py::test_accuracy_vs_cpu_reference[npu:0-last_hidden_state]"] = \
+        CardCheck("passed")
+    results.server.card("npu:1", "Ascend910").checks["x[npu:1]"] = CardCheck("failed", "device lost")
     return results
 
 
@@ -133,7 +144,7 @@ def full_report() -> dict:
 
 def test_every_section_type_writes_what_its_fragment_says():
     report = full_report()
-    assert set(report["sections"]) == ALL_SECTIONS
+    assert set(report["sections"]) == EVERY_SECTION
     assert schema_errors(report) == [], schema_errors(report)
     for name, fragment in SECTION_SCHEMAS.items():
         assert fragment_errors(fragment, report["sections"][name]) == [], name
@@ -154,7 +165,7 @@ def test_the_fragments_name_every_field_of_the_types_they_describe():
 
 def test_the_schema_composes_every_section_and_loads_without_torch():
     schema = load_schema()
-    assert set(schema["properties"]["sections"]["properties"]) == ALL_SECTIONS
+    assert set(schema["properties"]["sections"]["properties"]) == EVERY_SECTION
     assert schema["properties"]["sections"]["additionalProperties"] is False
     assert schema["properties"]["performance"] == LatencySection.REPORT_SCHEMA
     from jsonschema import Draft202012Validator
