@@ -82,7 +82,7 @@ def test_refused_switch_is_a_clear_device_error(stand_in_npu, keep_torch_precisi
     fake = stand_in_npu()
     del fake.npu.set_option  # a torch_npu without set_option
     device = npu_device(NpuBackend())
-    with pytest.raises(DeviceUnavailable, match="--precision strict cannot be applied on meta") as error:
+    with pytest.raises(DeviceUnavailable, match="--precision strict cannot be applied on npu:1") as error:
         device.apply_precision("strict")
     assert "--precision vendor-default" in error.value.fix
 
