@@ -7,6 +7,8 @@ texture - so every patch carries signal and attention is not uniform.
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,8 +64,14 @@ class InputImage:
         """Write the image used to ``folder`` and return its record for reports."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
-        self.image.save(path, format="PNG")
-        return {"path": str(path), "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        encoded = io.BytesIO()
+        self.image.save(encoded, format="PNG")
+        data = encoded.getvalue()
+        # xdist workers each save the same file: write beside it and rename, so none reads a half-written one
+        staging = path.with_name(f".{name}.{os.getpid()}")
+        staging.write_bytes(data)
+        os.replace(staging, path)
+        return {"path": str(path), "file_sha256": hashlib.sha256(data).hexdigest(),
                 "pixel_sha256": self.pixel_sha256, "size": list(self.image.size), "mode": self.image.mode,
                 "source": self.source, "conversions": list(self.conversions)}
 
