@@ -711,6 +711,8 @@ class ReferenceSection:
     mode: str = "on"
     cache_dir: str | None = None
     uses: list[Any] = field(default_factory=list)
+    #: this run's id: a part it stored and read again is reused, not cached from an earlier run
+    run_id: str | None = None
 
     SCHEMA = closed({"mode": {"enum": ["off", "on", "refresh"]}, "cache_dir": OPTIONAL_STRING,
                      "entries": array(CACHE_USE_SCHEMA), "cached": COUNT, "computed": COUNT,
@@ -721,18 +723,22 @@ class ReferenceSection:
         return bool(self.uses)
 
     def summary(self) -> str:
-        """One line: "reference: cached from run X (key ...)", or how many parts were computed and why."""
-        cached = [use for use in self.uses if use.source == "cached"]
+        """One line: "reference: cached from run X (key ...)", or how many parts were computed and why.
+        A part stored earlier in this same run and read again (the sweep's first point is the run's own
+        input) is "reused in this run", not "cached from" it."""
+        reused = [use for use in self.uses if use.source == "cached" and self.run_id and use.from_run == self.run_id]
+        cached = [use for use in self.uses if use.source == "cached" and use not in reused]
         computed = [use for use in self.uses if use.source != "cached"]
         runs = sorted({str(use.from_run) for use in cached})
         keys = ", ".join(f"{use.kind} {use.key.short}" for use in self.uses)
+        again = f", {len(reused)} reused in this run" if reused else ""
         if cached and not computed:
-            return f"reference: cached from run {', '.join(runs)} (keys: {keys})"
+            return f"reference: cached from run {', '.join(runs)}{again} (keys: {keys})"
         if cached:
             return (f"reference: {len(cached)} part(s) cached from run {', '.join(runs)}, {len(computed)} computed "
-                    f"({', '.join(sorted({use.reason for use in computed}))}) (keys: {keys})")
+                    f"({', '.join(sorted({use.reason for use in computed}))}){again} (keys: {keys})")
         reasons = ", ".join(sorted({use.reason for use in computed}))
-        return f"reference: computed in this run ({reasons}; cache {self.mode}) (keys: {keys})"
+        return f"reference: computed in this run ({reasons}; cache {self.mode}){again} (keys: {keys})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "cache_dir": self.cache_dir, "entries": [use.to_dict() for use in self.uses],

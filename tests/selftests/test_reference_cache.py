@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from acceptance.reference_cache import (
+    CacheUse,
     ModelIdentity,
     ReferenceCache,
     ReferenceCacheWarning,
@@ -174,3 +175,18 @@ def test_second_identical_run_reads_the_cached_reference_with_identical_accuracy
     assert second["performance"]["cpu"]["num_runs"] == 3 and len(second["performance"]["cpu"]["samples_ms"]) == 3
     assert second["performance"]["device"]["num_runs"] == 20
     second_result.stdout.fnmatch_lines(["*reference: cached from run*"])
+
+
+def test_a_part_this_run_stored_and_read_again_is_reused_not_cached_from_an_earlier_run():
+    from acceptance.sections import ReferenceSection
+
+    identity = ModelIdentity("c" * 64, (("model.safetensors", "w" * 64),), "2.13.0", "4.57.1")
+    key = identity.key("outputs", torch.ones(1, 3, 4, 4))
+    section = ReferenceSection(run_id="run-2", uses=[
+        CacheUse("outputs", key, "computed", reason="miss", from_run="run-2", stored=True),
+        CacheUse("outputs", key, "cached", from_run="run-2")])
+    assert section.summary().startswith("reference: computed in this run (miss; cache on), 1 reused in this run"), \
+        section.summary()
+    section.uses.append(CacheUse("capture", identity.key("capture", torch.ones(1, 3, 4, 4)), "cached", from_run="run-1"))
+    assert section.summary().startswith("reference: 1 part(s) cached from run run-1, 1 computed (miss), "
+                                        "1 reused in this run"), section.summary()

@@ -41,6 +41,8 @@ def test_xdist_run_writes_the_same_report_as_the_serial_run(run_suite, tiny_chec
         assert check["metrics"] == by_node[check["nodeid"]]["metrics"], check["nodeid"]
     assert parallel["sections"].keys() == serial["sections"].keys()
     assert parallel["input"] == serial["input"]
+    # the workers store the reference under the controller's run id
+    assert "run None" not in parallel["sections"]["reference"]["summary"], parallel["sections"]["reference"]
     html = (tmp_path / "reports" / "acceptance.html").read_text()
     assert "no checks ran" not in html and "relative_error" in html
 
