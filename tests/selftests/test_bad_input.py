@@ -10,11 +10,9 @@ run and no traceback. docs/errors.md lists the same catalogue for users.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -458,10 +456,13 @@ def test_corpus_covers_the_catalogue():
 
 # ---- the command exactly as a user types it, from the repository root ----
 
-def user_run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("DINOV3_")}
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
-                          env={**environment, **(env or {})}, capture_output=True, text=True, timeout=300)
+@pytest.fixture
+def user_run(python_run):
+    """``pytest ARGS`` in the repository root, as a user's shell starts it."""
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return python_run("-m", "pytest", "-p", "no:cacheprovider", *args, env=env, timeout=300)
+
+    return run
 
 
 @pytest.fixture
@@ -473,7 +474,7 @@ def lfs_checkpoint(tiny_checkpoint, tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("form", ["space", "equals", "with-test-path", "environment"])
-def test_lfs_pointer_from_the_command_line(form, lfs_checkpoint):
+def test_lfs_pointer_from_the_command_line(form, lfs_checkpoint, user_run):
     """`pytest --model-path DIR` (and every other form) on a folder outside the repository, from its root.
 
     (With a space, pytest first takes DIR for a test path and looks for pytest.ini there; the installed

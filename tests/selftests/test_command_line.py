@@ -10,9 +10,7 @@ subprocesses and read the reports they leave.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,11 +22,13 @@ from tests.selftests.conftest import SUITE_COUNTS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def typed(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+@pytest.fixture
+def typed(python_run):
     """``pytest ARGS`` in the repository root, as a shell would start it (no DINOV3_* from this run)."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("DINOV3_")}
-    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env={**environment, **(env or {})},
-                          capture_output=True, text=True, timeout=600)
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return python_run("-m", "pytest", *args, env=env)
+
+    return run
 
 
 def report(folder: Path) -> dict:
@@ -41,7 +41,7 @@ def _plugin_installed():
                          "does it: pip install -e .")
 
 
-def test_device_then_model_path_with_spaces(tiny_checkpoint, tmp_path):
+def test_device_then_model_path_with_spaces(tiny_checkpoint, tmp_path, typed):
     """`pytest --device cpu --model-path DIR` - the form the issue reports as broken."""
     reports = tmp_path / "reports"
     result = typed("--device", "cpu", "--model-path", str(tiny_checkpoint), "-p", "no:cacheprovider",
@@ -53,7 +53,7 @@ def test_device_then_model_path_with_spaces(tiny_checkpoint, tmp_path):
     assert "rootdir: " + str(ROOT) in result.stdout
 
 
-def test_every_path_option_with_spaces_in_any_order(tiny_checkpoint, tmp_path):
+def test_every_path_option_with_spaces_in_any_order(tiny_checkpoint, tmp_path, typed):
     """`pytest --model-path DIR --device cpu --image PNG --report-dir OUT`."""
     image = tmp_path / "pictures" / "cat.png"
     image.parent.mkdir()
@@ -79,12 +79,11 @@ def test_options_join_their_values():
     assert paths == ["--model-path /tmp"]  # only existing paths can mislead pytest's rootdir search
 
 
-def test_inside_another_program_the_fix_is_one_line(tiny_checkpoint, tmp_path):
+def test_inside_another_program_the_fix_is_one_line(tiny_checkpoint, tmp_path, python_run):
     """pytest.main() in another process cannot be restarted: one line says what happened and the fix."""
     code = ("import sys, pytest; sys.exit(pytest.main(['--device', 'cpu', '--model-path', sys.argv[1], "
             "'-p', 'no:cacheprovider']))")
-    result = subprocess.run([sys.executable, "-c", code, str(tiny_checkpoint)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    result = python_run("-c", code, str(tiny_checkpoint), timeout=300)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     assert result.stderr.startswith(f"ERROR: pytest took the value of --model-path {tiny_checkpoint} for a test path")
     assert f"fix: write the option with '=': --model-path={tiny_checkpoint}" in result.stderr

@@ -235,9 +235,8 @@ def test_bad_option_ends_the_suite_with_a_usage_error(run_suite):
     assert "Traceback" not in result.stderr.str()
 
 
-def test_help_lists_every_option_with_its_default(pytester):
-    result = pytester.runpytest_subprocess("-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT),
-                                           str(ROOT / "tests" / "acceptance"), "--help")
+def test_help_lists_every_option_with_its_default(run_suite):
+    result = run_suite("--help")
     text = " ".join(result.stdout.str().split())  # help text is wrapped to the terminal width
     for option in OPTIONS:
         shown = f"{option.flag}=" if option.takes_value else f"{option.flag} "

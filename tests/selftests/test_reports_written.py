@@ -2,8 +2,6 @@
 the session is interrupted or the process dies - and the merge command combines runs."""
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -36,7 +34,8 @@ def extra_test(tmp_path, name, body):
     return str(path)
 
 
-def test_plain_run_leaves_three_reports_and_keeps_earlier_runs(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
+def test_plain_run_leaves_three_reports_and_keeps_earlier_runs(run_suite, tiny_checkpoint, tmp_path, monkeypatch,
+                                                               python_run):
     monkeypatch.setenv("HF_TOKEN", SECRET)
     monkeypatch.setenv("HF_ENDPOINT", f"https://user:{SECRET}@mirror.example")
     result = run_suite("--model-path", str(tiny_checkpoint), "--device", "cpu")
@@ -84,9 +83,8 @@ def test_plain_run_leaves_three_reports_and_keeps_earlier_runs(run_suite, tiny_c
 
     # the merge command combines the two runs into one fleet table
     out = tmp_path / "fleet"
-    merged = subprocess.run([sys.executable, str(ROOT / "merge_reports.py"), "-o", str(out)]
-                            + [str(folder / "benchmark_report.json") for folder in folders],
-                            capture_output=True, text=True, cwd=tmp_path)
+    merged = python_run(str(ROOT / "merge_reports.py"), "-o", str(out),
+                        *[str(folder / "benchmark_report.json") for folder in folders], cwd=tmp_path)
     assert merged.returncode == 0, merged.stderr
     fleet = json.loads((out / "fleet_report.json").read_text())
     assert [row["run_id"] for row in fleet["rows"]] == [folder.name for folder in folders]

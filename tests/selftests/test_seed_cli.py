@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
@@ -13,13 +11,16 @@ from acceptance.report.schema import schema_errors
 from tests.selftests.conftest import ROOT, SUITE_COUNTS
 
 
-def run(script: str, *args: str, cwd) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DINOV3_")}
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+@pytest.fixture
+def run(python_run):
+    """``python SCRIPT ARGS`` in ``cwd``, as a user's shell starts it."""
+    def start(script: str, *args: str, cwd) -> subprocess.CompletedProcess:
+        return python_run(str(ROOT / script), *args, cwd=cwd)
+
+    return start
 
 
-def test_inference_compare_prints_the_seed_layout(tiny_checkpoint, tmp_path):
+def test_inference_compare_prints_the_seed_layout(tiny_checkpoint, tmp_path, run):
     done = run("inference.py", "--model_path", str(tiny_checkpoint), "--device", "cpu", "--compare",
                "--num_runs", "3", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -41,14 +42,14 @@ def test_inference_compare_prints_the_seed_layout(tiny_checkpoint, tmp_path):
     assert " ms (min=" in done.stdout and ", max=" in done.stdout
 
 
-def test_inference_without_compare_runs_the_device_only(tiny_checkpoint, tmp_path):
+def test_inference_without_compare_runs_the_device_only(tiny_checkpoint, tmp_path, run):
     done = run("inference.py", "--model_path", str(tiny_checkpoint), "--device", "cpu", "--dtype", "bfloat16",
                "--num_runs", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "baseline" not in done.stdout and "dtype: torch.bfloat16" in done.stdout
 
 
-def test_inference_precision_failure_exits_1(tiny_checkpoint, tmp_path):
+def test_inference_precision_failure_exits_1(tiny_checkpoint, tmp_path, run):
     strict = tmp_path / "strict.toml"  # bfloat16 held to a float32-impossible limit
     strict.write_text((ROOT / "thresholds.toml").read_text().replace("max_relative_error = 0.02",
                                                                       "max_relative_error = 1e-9"))
@@ -64,13 +65,13 @@ def test_inference_precision_failure_exits_1(tiny_checkpoint, tmp_path):
     (("--model_path", "/nonexistent/dinov3"), "error: model folder /nonexistent/dinov3 does not exist"),
     (("--dtype", "float64"), "error: bad value for --dtype"),
 ])
-def test_inference_bad_input_is_one_clear_error(args, message, tmp_path):
+def test_inference_bad_input_is_one_clear_error(args, message, tmp_path, run):
     done = run("inference.py", *args, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith(message) and "fix:" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_benchmark_writes_the_suites_json_report(tiny_checkpoint, tmp_path):
+def test_benchmark_writes_the_suites_json_report(tiny_checkpoint, tmp_path, run):
     output = tmp_path / "out" / "benchmark_report.json"
     done = run("benchmark.py", "--model_path", str(tiny_checkpoint), "--device", "cpu", "--num_runs", "3",
                "--report_dir", str(tmp_path / "reports"), "--output", str(output), cwd=tmp_path)
@@ -82,7 +83,7 @@ def test_benchmark_writes_the_suites_json_report(tiny_checkpoint, tmp_path):
     assert f"report written to {output}" in done.stdout
 
 
-def test_benchmark_with_a_missing_device_writes_nothing(tmp_path):
+def test_benchmark_with_a_missing_device_writes_nothing(tmp_path, run):
     output = tmp_path / "benchmark_report.json"
     done = run("benchmark.py", "--device", "npu", "--report_dir", str(tmp_path / "reports"), "--output", str(output),
                cwd=tmp_path)
