@@ -13,7 +13,6 @@ import html
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
-from . import plots, plots_diagnosis
 from .verdict import FAIL, NOT_VALID, PASS
 
 BANNER_CLASS = {PASS: "dinov3-pass", FAIL: "dinov3-fail", NOT_VALID: "dinov3-not-valid"}
@@ -177,6 +176,8 @@ def latency_table(report: Mapping[str, Any]) -> str:
 
 
 def latency_plots(report: Mapping[str, Any]) -> str:
+    from . import plots  # matplotlib: imported when a plot is drawn, not when the suite starts
+
     performance = report["performance"]
     if not performance["measured"]:
         return ""
@@ -205,6 +206,8 @@ def diagnosis_table(report: Mapping[str, Any]) -> str:
                  _num(fmt(layer.get("frac_rel_err_below_0.5pct"), "fraction"))] for layer in layers]
         parts.append(_table(["Layer", "Relative Error", "Cosine", "Max Abs Diff", "Elements < 0.1 % rel. err",
                              "Elements < 0.5 % rel. err"], rows, "dinov3-diagnosis"))
+        from . import plots_diagnosis  # matplotlib, only when a plot is drawn
+
         png = base64.b64encode(plots_diagnosis.layer_drift_png(diagnosis)).decode("ascii")
         parts.append(f'<img class="dinov3-plot" alt="error against depth" src="data:image/png;base64,{png}"/>')
     fingerprint = diagnosis.get("fingerprint")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..sections import NOT_MEASURABLE
-from . import plots_scale
 from .html import _num, _table, esc, fmt
 
 
@@ -14,6 +13,8 @@ def _mib(value: Any) -> str:
 
 
 def _sweep(sweep: Mapping[str, Any]) -> str:
+    from . import plots_scale  # matplotlib, only when a plot is drawn
+
     rows = []
     for p in sweep.get("points") or []:
         if p.get("status") != "ok":

@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import plots
 from .html import esc
 from .json_report import copy_atomic
 
@@ -83,6 +82,8 @@ def trend_html(data: Mapping[str, Any]) -> str:
     note = (f"Runs of device {esc(data['device_name'])}, dtype {esc(data['dtype'])} and the same model weights "
             f"only ({len(points)} run(s), this one last); {data['other_targets_left_out']} kept run(s) of other "
             "targets left out.")
+    from . import plots  # matplotlib, only when a plot is drawn
+
     png = plots.trend_png(points) if len(points) >= 2 else None
     body = f'<img alt="trend" src="data:image/png;base64,{png}">' if png else \
         '<p class="dinov3-note">No trend yet: it needs two or more runs of this target in the history.</p>'
