@@ -57,7 +57,7 @@ def _dtype_list(text: str) -> tuple[str, ...]:
     """``all`` or a comma-separated list of dtypes, in the order given, without repeats."""
     if text.strip().lower() == "all":
         return DTYPES
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = [name for name in _list_entries(text, "float32,bfloat16") if name]
     unknown = [name for name in names if name not in DTYPES]
     if unknown or not names:
         raise ValueError(f"expected 'all' or a comma-separated list of {', '.join(DTYPES)}, got {text!r}")
@@ -83,9 +83,20 @@ def _baseline_name(text: str) -> str:
     return check_name(text.strip())
 
 
+def _list_entries(text: str, example: str) -> list[str]:
+    """The entries of a comma-separated list; an empty one is a typo (``1, 2`` typed with a space makes the
+    shell pass ``1,`` as the value and ``2`` as a test path), never silently dropped."""
+    entries = [part.strip() for part in text.split(",")]
+    if "" in entries and text.strip().lower() != "":
+        raise ValueError(f"{text!r} has an empty entry: write the list without spaces, e.g. {example} "
+                         "(after a space the shell passes the rest as another argument)")
+    return entries
+
+
 def _int_list(multiple_of: int) -> Callable[[str], tuple[int, ...]]:
     """A comma-separated list of positive integers (multiples of ``multiple_of``)."""
     def parse(text: str) -> tuple[int, ...]:
+        _list_entries(text, f"{multiple_of},{2 * multiple_of}" if multiple_of > 1 else "1,2")
         try:
             values = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
         except ValueError:

@@ -235,6 +235,19 @@ def test_bad_option_ends_the_suite_with_a_usage_error(run_suite):
     assert "Traceback" not in result.stderr.str()
 
 
+@pytest.mark.parametrize("typed", [("--sweep-batches", "1,", "2"), ("--sweep-resolutions", "224,", "448"),
+                                   ("--dtypes", "float32,", "bfloat16")], ids=["batches", "resolutions", "dtypes"])
+def test_a_space_after_a_comma_is_named_at_start(run_suite, tiny_checkpoint, typed):
+    """`--sweep-batches 1, 2`: the shell passes `1,` and `2`; the run ends at once naming the option and the fix,
+    not after the whole session with `file or directory not found: 2`."""
+    flag, value, rest = typed
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=cpu", flag, value, rest)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines([f"ERROR: bad value for {flag} (from command line {flag}): {value!r} has an empty "
+                                 "entry: write the list without spaces, e.g. *"])
+    assert "passed" not in result.stdout.str() and "Traceback" not in result.stderr.str()
+
+
 def test_help_lists_every_option_with_its_default(run_suite):
     result = run_suite("--help")
     text = " ".join(result.stdout.str().split())  # help text is wrapped to the terminal width
