@@ -610,10 +610,15 @@ class SavedBaseline:
     reason: str | None = None
     path: str | None = None
     key: str | None = None
+    #: the figures this run measured and saved (``latency.device``, ``accuracy.pooler_output``), and those the
+    #: entry keeps from earlier runs because this one did not measure them
+    figures: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         if self.saved:
-            return {"name": self.name, "saved": True, "path": self.path, "key": self.key}
+            return {"name": self.name, "saved": True, "path": self.path, "key": self.key,
+                    "figures": list(self.figures), "kept": list(self.kept)}
         return {"name": self.name, "saved": False, "reason": self.reason}
 
 
@@ -638,7 +643,9 @@ class NightlySection:
         "saved_baseline": {"oneOf": [
             {"type": "null"},
             closed({"name": STRING, "saved": {"const": False}, "reason": STRING}),
-            closed({"name": STRING, "saved": {"const": True}, "path": STRING, "key": STRING}),
+            closed({"name": STRING, "saved": {"const": True}, "path": STRING, "key": STRING,
+                    "figures": array(STRING), "kept": array(STRING)},
+                   required=["name", "saved", "path", "key"]),  # figures/kept: since baseline format 2
         ]},
     })
 

@@ -111,6 +111,10 @@ def nightly_html(section: Mapping[str, Any]) -> str:
                      '<th>Measured</th><th>Baseline</th><th>Allowed</th><th>Result</th></tr>' + "".join(rows) + "</table>")
     saved = section.get("saved_baseline")
     if saved:
+        measured = (f' (measured in this run: {esc(", ".join(saved["figures"]))}'
+                    + (f'; kept from earlier runs: {esc(", ".join(saved["kept"]))}' if saved.get("kept") else "")
+                    + ")") if saved.get("figures") else ""
         parts.append(f'<p class="dinov3-note">Baseline {esc(saved["name"])}: '
-                     + (f'saved to {esc(saved["path"])}' if saved["saved"] else esc(saved["reason"])) + "</p>")
+                     + (f'saved to {esc(saved["path"])}{measured}' if saved["saved"] else esc(saved["reason"]))
+                     + "</p>")
     return "".join(parts) + "</div>"

@@ -149,16 +149,20 @@ def test_regression_limits_name_the_missing_key(tmp_path):
         regression_limits({"max_latency_regression_percent": 10.0}, tmp_path)
 
 
+MODEL = {"model_type": "dinov3_vit", "config_sha256": "c" * 64, "weights_sha256": "w" * 64,
+         "image_pixel_sha256": "i" * 64, "preprocessor_sha256": "p" * 64}
+
+
 def test_saving_keeps_other_targets_and_comparisons_hold_the_limits(tmp_path):
     figures = {"latency": {"device": {"p50_ms": 10.0, "mean_ms": 11.0, "throughput_img_per_s": 90.0}},
                "accuracy": {"pooler_output": {"relative_error": 0.002, "cosine": 0.9999}}}
-    one, two = target_key("Ascend910B", "float32", 1), target_key("Ascend910B", "bfloat16", 1)
-    save_entry(tmp_path, "n", one, figures, saved_at="t1", run_id="r1")
-    save_entry(tmp_path, "n", two, figures, saved_at="t2", run_id="r2")
-    entry = load_entry(tmp_path, "n", one)
+    one, two = target_key("Ascend910B", "float32", 1, MODEL), target_key("Ascend910B", "bfloat16", 1, MODEL)
+    save_entry(tmp_path, "n", one, figures, saved_at="t1", run_id="r1", identity=MODEL)
+    save_entry(tmp_path, "n", two, figures, saved_at="t2", run_id="r2", identity=MODEL)
+    entry = load_entry(tmp_path, "n", one, MODEL)
     assert entry.run_id == "r1" and load_entry(tmp_path, "n", two).run_id == "r2"
     with pytest.raises(ConfigError, match="has no entry .*targets in it: Ascend910B"):
-        load_entry(tmp_path, "n", target_key("Ascend910B", "float16", 1))
+        load_entry(tmp_path, "n", target_key("Ascend910B", "float16", 1, MODEL))
 
     assert check_latency(entry, "device", {"p50_ms": 11.0}, LIMITS, "x").passed  # +10 %: at the limit
     slow = check_latency(entry, "device", {"p50_ms": 11.2}, LIMITS, "x")
@@ -169,6 +173,45 @@ def test_saving_keeps_other_targets_and_comparisons_hold_the_limits(tmp_path):
     assert check_accuracy(entry, "pooler_output", 0.003, LIMITS, "x").passed
     assert not check_accuracy(entry, "pooler_output", 0.0031, LIMITS, "x").passed
     assert not check_accuracy(entry, "pooler_output", math.nan, LIMITS, "x").passed
+
+
+def test_a_save_merges_what_this_run_measured_and_never_erases_a_figure(tmp_path):
+    """Issue 23: a partial run's save keeps what it did not measure; a run that measured nothing saves nothing."""
+    full = {"latency": {"device": {"p50_ms": 10.0, "mean_ms": 11.0, "throughput_img_per_s": 90.0},
+                        "cpu": {"p50_ms": 50.0, "mean_ms": 51.0, "throughput_img_per_s": 20.0}},
+            "accuracy": {"pooler_output": {"relative_error": 0.002, "cosine": 0.9999}}}
+    key = target_key("Ascend910B", "float32", 1, MODEL)
+    first = save_entry(tmp_path, "n", key, full, saved_at="t1", run_id="r1", identity=MODEL)
+    assert first.saved == ("latency.device", "latency.cpu", "accuracy.pooler_output") and first.kept == ()
+    accuracy_only = {"latency": {}, "accuracy": {"pooler_output": {"relative_error": 0.003, "cosine": 0.9998}}}
+    second = save_entry(tmp_path, "n", key, accuracy_only, saved_at="t2", run_id="r2", identity=MODEL)
+    assert second.saved == ("accuracy.pooler_output",) and sorted(second.kept) == ["latency.cpu", "latency.device"]
+    entry = load_entry(tmp_path, "n", key, MODEL)
+    assert entry.latency["device"]["p50_ms"] == 10.0 and entry.accuracy["pooler_output"]["relative_error"] == 0.003
+    stored = json.loads((tmp_path / "n.json").read_text())["targets"][key]
+    assert stored["sources"] == {"latency.device": "r1", "latency.cpu": "r1", "accuracy.pooler_output": "r2"}
+    assert stored["model"] == MODEL
+    before = (tmp_path / "n.json").read_bytes()
+    with pytest.raises(ConfigError, match="measured no figure a baseline holds.*nothing was saved"):
+        save_entry(tmp_path, "n", key, {"latency": {}, "accuracy": {}}, saved_at="t3", run_id="r3", identity=MODEL)
+    assert (tmp_path / "n.json").read_bytes() == before
+
+
+def test_a_baseline_of_another_model_names_both(tmp_path):
+    figures = {"latency": {"device": {"p50_ms": 10.0, "mean_ms": 11.0, "throughput_img_per_s": 90.0}}, "accuracy": {}}
+    save_entry(tmp_path, "n", target_key("Ascend910B", "float32", 1, MODEL), figures, saved_at="t1", run_id="r1",
+               identity=MODEL)
+    other = {**MODEL, "model_type": "dinov3_convnext", "config_sha256": "d" * 64}
+    with pytest.raises(ConfigError, match=r"holds Ascend910B \| float32 \| batch 1 only for another model "
+                                          r"\(dinov3_vit config cccccccccccc.*this run's model is dinov3_convnext "
+                                          r"config dddddddddddd"):
+        load_entry(tmp_path, "n", target_key("Ascend910B", "float32", 1, other), other)
+    # a format-1 entry (keyed without the model) is another model too: never compared
+    data = json.loads((tmp_path / "n.json").read_text())
+    data["targets"] = {"Ascend910B | float32 | batch 1": {"saved_at": "t0", "run_id": "r0", **figures}}
+    (tmp_path / "n.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="no recorded model"):
+        load_entry(tmp_path, "n", target_key("Ascend910B", "float32", 1, MODEL), MODEL)
 
 
 def test_a_trend_mixes_only_runs_of_one_target():
@@ -182,3 +225,44 @@ def test_a_trend_mixes_only_runs_of_one_target():
     data = trend(kept, report("4", "A", 4.0), last=2)
     assert [p["run_id"] for p in data["points"]] == ["3", "4"] and data["other_targets_left_out"] == 1
     assert data["points"][0]["relative_error"] == {"pooler_output": None}  # NaN is a gap, never a value
+
+
+def test_a_baseline_never_passes_a_run_that_compared_nothing_or_another_model(run_suite, tiny_checkpoint,
+                                                                              tiny_convnext_checkpoint, tmp_path):
+    """Issue 23, as a user typed it: a shapes-only save saves nothing, an accuracy-only save keeps the stored
+    latency, a shapes-only comparison fails, and another model's baseline is refused naming both models."""
+    baselines = f"--baselines-dir={tmp_path / 'baselines'}"
+    stored = tmp_path / "baselines" / "nightly.json"
+    full = run_suite(f"--model-path={tiny_checkpoint}", baselines, "--save-baseline", "nightly", *FAST)
+    expect_suite(full)
+    full.stdout.fnmatch_lines(["*measured in this run: latency.cpu, latency.device, accuracy.last_hidden_state, "
+                               "accuracy.pooler_output"])
+    [key] = json.loads(stored.read_text())["targets"]
+    latency = json.loads(stored.read_text())["targets"][key]["latency"]
+
+    partial = run_suite(f"--model-path={tiny_checkpoint}", baselines, "--save-baseline", "nightly", "-m", "shapes",
+                        *FAST)
+    assert partial.ret == pytest.ExitCode.OK
+    partial.stdout.fnmatch_lines(["baseline 'nightly' not saved: --save-baseline nightly: this run measured no "
+                                  "figure a baseline holds*"])
+    accuracy_only = run_suite(f"--model-path={tiny_checkpoint}", baselines, "--save-baseline", "nightly",
+                              "-m", "accuracy", *FAST)
+    accuracy_only.stdout.fnmatch_lines(["*measured in this run: accuracy.last_hidden_state, accuracy.pooler_output; "
+                                        "kept from earlier runs: latency.*"])
+    assert json.loads(stored.read_text())["targets"][key]["latency"] == latency  # never erased by {}
+
+    nothing_compared = run_suite(f"--model-path={tiny_checkpoint}", baselines, "--baseline", "nightly", "-m",
+                                 "shapes", *FAST)
+    assert nothing_compared.ret == pytest.ExitCode.TESTS_FAILED
+    nothing_compared.stdout.fnmatch_lines(["FAILED requirement: --baseline nightly: 0 figures compared*",
+                                           "*0 figure(s) compared, 0 regressed"])
+    report = load(tmp_path / "reports" / "benchmark_report.json")
+    assert report["verdict"]["status"] == "FAIL"
+    assert any("0 figures compared" in reason for reason in report["verdict"]["reasons"])
+
+    other_model = run_suite(f"--model-path={tiny_convnext_checkpoint}", baselines, "--baseline", "nightly", *FAST)
+    assert other_model.ret == pytest.ExitCode.USAGE_ERROR
+    other_model.stderr.fnmatch_lines(["ERROR: --baseline nightly: * holds * | float32 | batch 1 only for another "
+                                      "model (dinov3_vit config *); this run's model is dinov3_convnext config *",
+                                      "*fix: save a baseline for this model first*"])
+    assert "passed" not in other_model.stdout.str()
