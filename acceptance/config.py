@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 from .options import OPTIONS, resolve
 from .peak_table import PeakTable, load_peak_table
-from .thresholds import Thresholds, load_thresholds
+from .thresholds import LATENCY_LIMITS, Thresholds, load_thresholds
 
 
 #: option fields kept under another name here (``thresholds`` holds the parsed file, not its path)
@@ -66,6 +66,8 @@ class RunConfig:
     cpu_runs: int | None = None
     #: one profiled forward per side (acceptance/profiling.py)
     profile: str = "on"
+    #: the option fields the user set (command line or environment): the others may follow from the limits
+    given: frozenset[str] = frozenset()
 
     def option_values(self) -> dict[str, Any]:
         """Every option of the OPTIONS table by field name, as resolved, JSON-ready (paths as strings,
@@ -100,6 +102,8 @@ class RunConfig:
         """Build the frozen config. Relative default paths are taken from ``root``
         (the suite's folder), relative paths the user gave from the working directory."""
         values = resolve(cli, env)
+        given = frozenset(option.field for option in OPTIONS
+                          if cli.get(option.name) is not None or env.get(option.env) not in (None, ""))
         for name in ("thresholds", "peak_flops", "report_dir", "baselines_dir"):
             if not values[name].is_absolute() and cli.get(name.replace("_", "-")) is None \
                     and not env.get("DINOV3_" + name.upper()):
@@ -113,4 +117,24 @@ class RunConfig:
                               f"{thresholds_path}, or pass --sweep off")
         peak_flops_path = values.pop("peak_flops").resolve()
         return cls(thresholds_path=thresholds_path, thresholds=thresholds, peak_flops_path=peak_flops_path,
-                   peak_table=load_peak_table(peak_flops_path), **values)
+                   peak_table=load_peak_table(peak_flops_path), given=given, **values)
+
+    def timed_runs_for(self, device_name: str, samples_for: Callable[[str], int]) -> tuple["RunConfig", str | None]:
+        """This config with --num-runs raised to what the latency limits in force for ``device_name`` need
+        (``samples_for("p99_ms")`` = 100: a p99 limit is judged only on 100 samples), and a note saying so.
+        A --num-runs the user gave that is too few is a ConfigError naming the limit and the fix."""
+        limits = self.thresholds.latency_for(device_name, self.dtype, self.batch_size)
+        if limits is None:
+            return self, None
+        needs = {name: samples_for(LATENCY_LIMITS[name][0]) for name in limits.limits}
+        limit, needed = max(needs.items(), key=lambda item: item[1], default=("", 0))
+        if needed <= self.num_runs:
+            return self, None
+        where = f"{limits.label} in {self.thresholds_path} sets {limit}, which is judged on >= {needed} timed runs"
+        if "num_runs" in self.given:
+            raise ConfigError(f"--num-runs {self.num_runs}: {where}; with fewer the limit would be skipped",
+                              f"pass --num-runs {needed} (or leave --num-runs out: the suite then times {needed})")
+        # the CPU reference keeps its runs: only the device's limits need the samples
+        return (replace(self, num_runs=needed, cpu_runs=self.cpu_num_runs),
+                f"--num-runs {needed} (default {self.num_runs} raised: {where}; the CPU reference keeps "
+                f"{self.cpu_num_runs})")

@@ -38,7 +38,7 @@ def test_tables_mark_p99_unavailable_at_20_runs(run_suite, tiny_checkpoint, tmp_
         "*std_ms *", "*throughput_img_per_s *", "*speedup (CPU mean / device mean)*x",
         "*[[]1[]] p99_ms: needs >= 100 samples, have 20 (pass --num-runs 100)",
         "*the device under test is the CPU*",
-        "*limits: no [[][[]latency[]][]] entry matches*reported, not judged",
+        "*limits: no [[][[][[]latency[]][]][]] entry matches*reported, not judged",
     ])
     report = json.loads(json_path.read_text())
     by_name = {bench["name"]: bench for bench in report["benchmarks"]}
@@ -64,7 +64,7 @@ def test_impossible_limit_fails_with_measured_allowed_and_samples(run_suite, tin
     result.assert_outcomes(passed=2, failed=2, skipped=2)
     result.stdout.fnmatch_lines([
         "*AssertionError: p50_ms on cpu (*, float32, batch 1): "
-        "measured * ms (5 samples), allowed <= 0.0001 ms (max_p50_ms of [[][[]latency[]][]] device='*' dtype=float32 "
+        "measured * ms (5 samples), allowed <= 0.0001 ms (max_p50_ms of [[][[][[]latency[]][]][]] device='*' dtype=float32 "
         "batch_size=1 in *thresholds.toml); most cpu self time in the profiled forward: aten::* *%, * *%, * *%",
         "*AssertionError: speedup on cpu*: measured *x "
         "(CPU float32 mean * ms / device mean * ms, 5 and 5 samples), allowed >= 1000.0x*",
@@ -72,12 +72,20 @@ def test_impossible_limit_fails_with_measured_allowed_and_samples(run_suite, tin
     result.stdout.fnmatch_lines(["SKIPPED*sets no max_p99_ms"])
 
 
-def test_p99_limit_skipped_with_reason_below_100_runs(run_suite, tiny_checkpoint, thresholds_file):
+def test_a_p99_limit_is_never_skipped_for_want_of_runs(run_suite, tiny_checkpoint, thresholds_file):
+    """Issue 23: a p99 limit used to be skipped at the default 20 runs. Left out, --num-runs follows from the limit
+    (100 device runs, the CPU keeps 20) and the limit is judged; too few runs given end the run at start."""
     path = thresholds_file('[[latency]]\ndevice = "*"\ndtype = "float32"\nmax_p99_ms = 0.0001\n')
-    result = run_performance(run_suite, tiny_checkpoint, "--thresholds", str(path), "--num-runs", "5")
-    result.assert_outcomes(passed=2, skipped=4)
-    result.stdout.fnmatch_lines(["SKIPPED*max_p99_ms not checked: p99_ms needs >= 100 samples, have 5 "
-                                 "(run with --num-runs 100 or more)"])
+    judged = run_performance(run_suite, tiny_checkpoint, "--thresholds", str(path), "--warmup", "0")
+    judged.assert_outcomes(passed=2, failed=1, skipped=3)
+    judged.stdout.fnmatch_lines(["dinov3: --num-runs 100 (default 20 raised: [[][[]latency[]][]] device='*' dtype=float32 "
+                                 "batch_size=1 in * sets max_p99_ms, which is judged on >= 100 timed runs; the CPU "
+                                 "reference keeps 20)", "FAILED *test_latency_threshold[[]max_p99_ms[]]*"])
+    too_few = run_performance(run_suite, tiny_checkpoint, "--thresholds", str(path), "--num-runs", "5")
+    assert too_few.ret == pytest.ExitCode.USAGE_ERROR
+    too_few.stderr.fnmatch_lines(["ERROR: --num-runs 5: [[][[]latency[]][]] device='*' * sets max_p99_ms, which is judged "
+                                  "on >= 100 timed runs; with fewer the limit would be skipped",
+                                  "  fix: pass --num-runs 100 (or leave --num-runs out: the suite then times 100)"])
 
 
 def test_stale_limit_warns_or_fails_by_option(run_suite, tiny_checkpoint, thresholds_file):

@@ -36,6 +36,9 @@ class StandInNpuCards(CpuBackend):
     def torch_device(self, index):
         return torch.device("cpu")
 
+    def versions(self) -> dict[str, str]:
+        return {**super().versions(), "torch_npu": "stand-in (not installed: the cards compute on the CPU)"}
+
 
 BACKENDS["npu"] = StandInNpuCards
 
