@@ -30,8 +30,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="Arguments after -- go to pytest unchanged (e.g. -- -m accuracy).")
     for seed_flag in FLAGS:
-        parser.add_argument(f"--{seed_flag}", f"--{seed_flag.replace('_', '-')}", dest=seed_flag,
-                            help=f"the suite's {FLAGS[seed_flag]} (default: the suite's)")
+        spellings = dict.fromkeys((f"--{seed_flag}", f"--{seed_flag.replace('_', '-')}"))  # --device once
+        parser.add_argument(*spellings, dest=seed_flag, help=f"the suite's {FLAGS[seed_flag]} (default: the suite's)")
     parser.add_argument("--output", default="benchmark_report.json",
                         help="where to copy the run's JSON report (default: benchmark_report.json)")
     args, rest = parser.parse_known_args(argv)

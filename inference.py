@@ -43,8 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_inference(args)
     except AcceptanceError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {in_own_words(str(error))}", file=sys.stderr)
         return 2
+
+
+#: the suite's words for this script's options: an error names the option the user can type here
+OWN_WORDS = {"--model-path": "--model_path", "--num-runs": "--num_runs", "pytest --help": "inference.py --help"}
+
+
+def in_own_words(message: str) -> str:
+    for suite, own in OWN_WORDS.items():
+        message = message.replace(suite, own)
+    return message
 
 
 if __name__ == "__main__":

@@ -160,7 +160,11 @@ def test_a_user_given_html_path_is_left_to_the_user(run_suite, tiny_checkpoint, 
     assert any("no 'accuracy' check passed" in reason for reason in report["verdict"]["reasons"])
 
 
-def test_a_usage_error_leaves_no_empty_run_folder(run_suite, tiny_checkpoint, tmp_path):
-    result = run_suite("--model-path", str(tiny_checkpoint), "--device", "npu")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert list((tmp_path / "reports" / "runs").iterdir()) == []
+@pytest.mark.parametrize("args", [("--device", "npu"), ("--device", "cpu", "--collect-only"), ("--help",),
+                                  ("--device", "cpu", "--num-runs", "0")],
+                         ids=["usage-error-at-start", "collect-only", "help", "usage-error-at-configure"])
+def test_a_run_that_runs_nothing_writes_nothing(run_suite, tiny_checkpoint, tmp_path, args):
+    """docs/reports.md: usage errors, --help and --collect-only write nothing - not even an empty folder."""
+    result = run_suite("--model-path", str(tiny_checkpoint), *args)
+    assert result.ret in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.OK), result.stdout.str()[-2000:]
+    assert not (tmp_path / "reports").exists(), sorted(str(path) for path in (tmp_path / "reports").rglob("*"))

@@ -61,7 +61,7 @@ def test_inference_precision_failure_exits_1(tiny_checkpoint, tmp_path, run):
 
 @pytest.mark.parametrize("args,message", [
     (("--device", "npu"), "error: --device npu was requested but is not usable here: torch_npu is not installed"),
-    (("--num_runs", "0"), "error: bad value for --num-runs"),
+    (("--num_runs", "0"), "error: bad value for --num_runs"),
     (("--model_path", "/nonexistent/dinov3"), "error: model folder /nonexistent/dinov3 does not exist"),
     (("--dtype", "float64"), "error: bad value for --dtype"),
 ])
@@ -69,6 +69,15 @@ def test_inference_bad_input_is_one_clear_error(args, message, tmp_path, run):
     done = run("inference.py", *args, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith(message) and "fix:" in done.stderr and "Traceback" not in done.stderr
+    # the script's own option names, not the suite's (issue 23)
+    assert "--model-path" not in done.stderr and "--num-runs" not in done.stderr and "pytest --help" not in done.stderr
+
+
+def test_benchmark_help_shows_each_option_once(run):
+    done = run("benchmark.py", "--help", cwd=ROOT)
+    assert done.returncode == 0
+    assert "--device DEVICE, --device DEVICE" not in done.stdout and "--device DEVICE" in done.stdout
+    assert "--model_path MODEL_PATH, --model-path MODEL_PATH" in done.stdout
 
 
 def test_benchmark_writes_the_suites_json_report(tiny_checkpoint, tmp_path, run):
