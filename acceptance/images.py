@@ -54,6 +54,8 @@ class InputImage:
     image: Image.Image = field(repr=False)
     source: str
     conversions: tuple[str, ...] = ()
+    #: the user's own file (--image): path, sha256 of its bytes, format, size in bytes, width x height
+    user_file: dict[str, object] | None = None
 
     @property
     def pixel_sha256(self) -> str:
@@ -71,9 +73,12 @@ class InputImage:
         staging = path.with_name(f".{name}.{os.getpid()}")
         staging.write_bytes(data)
         os.replace(staging, path)
-        return {"path": str(path), "file_sha256": hashlib.sha256(data).hexdigest(),
-                "pixel_sha256": self.pixel_sha256, "size": list(self.image.size), "mode": self.image.mode,
-                "source": self.source, "conversions": list(self.conversions)}
+        record = {"path": str(path), "file_sha256": hashlib.sha256(data).hexdigest(),
+                  "pixel_sha256": self.pixel_sha256, "size": list(self.image.size), "mode": self.image.mode,
+                  "source": self.source, "conversions": list(self.conversions)}
+        if self.user_file is not None:  # file_sha256 above is the PNG copy's; this is the file the user gave
+            record["user_file"] = dict(self.user_file)
+        return record
 
 
 def default_image() -> InputImage:
@@ -95,6 +100,9 @@ def open_image(path: Path) -> InputImage:
             frames = getattr(handle, "n_frames", 1)
             handle.load()
             image = handle.copy()
+            original = {"path": str(path.resolve()), "sha256": file_sha256(path), "format": handle.format,
+                        "size_bytes": path.stat().st_size, "width": handle.width, "height": handle.height,
+                        "mode": handle.mode}
     except FileNotFoundError:
         raise ImageError(f"image {path} does not exist", "pass --image to an existing image file") from None
     except IsADirectoryError:
@@ -124,4 +132,12 @@ def open_image(path: Path) -> InputImage:
     if image.mode != "RGB":
         conversions.append(f"{image.mode} to RGB")
         image = image.convert("RGB")
-    return InputImage(image, source=str(path), conversions=tuple(conversions))
+    return InputImage(image, source=str(path), conversions=tuple(conversions), user_file=original)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

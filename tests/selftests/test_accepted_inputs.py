@@ -6,6 +6,9 @@ and pickle weights with --allow-pickle (or DINOV3_ALLOW_PICKLE=1).
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import shutil
 from pathlib import Path
 
@@ -120,6 +123,16 @@ def test_converted_odd_sized_image_runs_and_is_recorded(run_suite, tiny_checkpoi
         "*image conversions: 16-bit to 8-bit (divided by 65535/255); L to RGB; resized 333x517 to 224x224 by the "
         "preprocessor (no crop)*",
     ])
+    # provenance (issue 23): the user's file itself, and the copy in this run's folder - not the shared one
+    recorded = json.loads((tmp_path / "reports" / "benchmark_report.json").read_text())
+    record = recorded["input"]["image"]
+    assert record["user_file"] == {"path": str(image.resolve()), "sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+                                   "format": "PNG", "size_bytes": image.stat().st_size, "width": 333, "height": 517,
+                                   "mode": Image.open(image).mode}
+    [run_folder] = (tmp_path / "reports" / "runs").iterdir()
+    assert record["path"] == str(run_folder / "input_image.png") and Path(record["path"]).is_file()
+    assert record["file_sha256"] == hashlib.sha256(Path(record["path"]).read_bytes()).hexdigest()
+    assert record["pixel_sha256"] != record["user_file"]["sha256"]
 
 
 # ---- checkpoints that are valid with a fallback or an explicit permission ----
