@@ -2,10 +2,11 @@
 
 Offline, never remote code, safetensors unless the user passes --allow-pickle.
 Everything that can be checked without loading the weights is checked by
-``inspect_checkpoint`` at session start - the folder, config.json, Git LFS
-pointers, the safetensors headers against the file sizes, and every tensor name
-and shape against the model config.json builds - so a bad checkpoint ends the
-run at once with CheckpointError naming the problem and the fix.
+``inspect_checkpoint`` at session start - the folder, config.json and
+preprocessor_config.json whole (every field the suite uses: acceptance/checkpoint_files.py
+and the model family), Git LFS pointers, the safetensors headers against the file
+sizes, and every tensor name and shape against the model config.json builds - so a
+bad checkpoint ends the run at once with CheckpointError naming the problem and the fix.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from .builtin import ARCHITECTURE_ONLY_LABEL, MARKER_FILE
+from .checkpoint_files import PREPROCESSOR_FILE, check_preprocessor_config, read_preprocessor_config
 from .errors import CheckpointError
 from .models import ModelFamily, family_for
 from .weights import Shapes, pickle_shapes, safetensors_shapes
@@ -125,7 +127,8 @@ def inspect_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
 
     Raises CheckpointError for: a missing folder (or a file given instead),
     a missing or invalid config.json, another model type, config values no
-    model can be built from, Git LFS pointers instead of weights, truncated or
+    model can be built from, a preprocessor_config.json that is not JSON or
+    holds values that make no sense, Git LFS pointers instead of weights, truncated or
     corrupt safetensors files, pickle-only weights without ``allow_pickle``,
     and weights whose tensor names or shapes do not match the config.
     """
@@ -158,6 +161,9 @@ def inspect_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
                               "re-download config.json from the model repository")
     family = family_for(config, str(config_file))
     family.check_config(config_file, config)
+    preprocessor = read_preprocessor_config(path)
+    if preprocessor is not None:
+        check_preprocessor_config(path / PREPROCESSOR_FILE, preprocessor, family.input_stride(config))
     weight_files, weights_format = _weight_files(path, allow_pickle)
     for weights in weight_files:
         if _is_lfs_pointer(weights):

@@ -8,7 +8,6 @@ same preprocessor_config.json; reports name which one ran.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,9 +18,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .builtin import PREPROCESSOR_CONFIG
+from .checkpoint_files import PREPROCESSOR_FILE, check_normalisation, read_preprocessor_config
 from .errors import CheckpointError
 
-PREPROCESSOR_FILE = "preprocessor_config.json"
+__all__ = ["PREPROCESSOR_FILE", "Preprocessor", "check_normalisation", "dinov3_pipeline", "load_preprocessor"]
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,6 @@ class Preprocessor:
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)
-
-
-def check_normalisation(settings: dict[str, Any]) -> None:
-    """image_mean and image_std are three numbers each (R, G, B), whichever processor runs."""
-    for key in ("image_mean", "image_std"):
-        value = settings.get(key, PREPROCESSOR_CONFIG[key])
-        if not (isinstance(value, list) and len(value) == 3
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-            raise CheckpointError(f"{PREPROCESSOR_FILE}: {key} must be a list of 3 numbers (R, G, B), got {value!r}",
-                                  "re-download preprocessor_config.json, or delete it to use the documented "
-                                  "DINOv3 defaults")
 
 
 def dinov3_pipeline(settings: dict[str, Any]) -> Callable[[Image.Image], torch.Tensor]:
@@ -76,26 +65,14 @@ def dinov3_pipeline(settings: dict[str, Any]) -> Callable[[Image.Image], torch.T
 def load_preprocessor(checkpoint_path: Path) -> Preprocessor:
     """The checkpoint's AutoImageProcessor, or the same pipeline built here (reason recorded)."""
     config_file = checkpoint_path / PREPROCESSOR_FILE
-    if config_file.is_file():
-        refetch = "re-download preprocessor_config.json, or delete it to use the documented DINOv3 defaults"
-        try:
-            settings = json.loads(config_file.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise CheckpointError(f"{config_file} cannot be read ({error.strerror or error})",
-                                  "check the checkpoint folder's permissions") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            if isinstance(error, json.JSONDecodeError) and error.doc.startswith("version https://git-lfs"):
-                raise CheckpointError(f"{config_file} is a Git LFS pointer, not the file",
-                                      f"run `git lfs install && git lfs pull` inside {checkpoint_path}") from None
-            raise CheckpointError(f"{config_file} is not valid JSON ({error})", refetch) from None
-        if not isinstance(settings, dict):
-            raise CheckpointError(f"{config_file} does not hold a JSON object", refetch)
-        check_normalisation(settings)
-    else:
+    settings = read_preprocessor_config(checkpoint_path)  # its values are checked by inspect_checkpoint
+    if settings is None:
         settings = dict(PREPROCESSOR_CONFIG)
         return Preprocessor(f"the documented DINOv3 defaults ({PREPROCESSOR_FILE} missing from the checkpoint: "
                             "rescale 1/255, resize 224x224 bilinear, ImageNet mean/std)",
                             settings, dinov3_pipeline(settings))
+    check_normalisation(settings, config_file)
+    refetch = "re-download preprocessor_config.json, or delete it to use the documented DINOv3 defaults"
 
     from transformers import AutoImageProcessor
     from transformers.utils import is_torchvision_available

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ..checkpoint_files import Kind
 from ..errors import CheckpointError
 
 __all__ = ["COCO_JPG", "COCO_PNG", "COCO_PNG_PIXEL_SHA256", "ModelFamily", "ProbePoint", "PublishedReference",
@@ -113,6 +114,8 @@ class ModelFamily:
     config_sizes: Mapping[str, int]
     #: list-of-integer sizes in config.json and the least value each entry may take
     config_size_lists: Mapping[str, int] = field(default_factory=dict)
+    #: other config.json fields that shape the model (numbers, switches, the activation) and their kind of value
+    config_values: Mapping[str, Kind] = field(default_factory=dict)
     #: on-disk name ending of the layer-scale parameters, set to ``layer_scale_value`` by the builders
     layer_scale_suffix: str = ""
     #: what token 0 of last_hidden_state is, in messages ("CLS", "pooled")
@@ -133,7 +136,9 @@ class ModelFamily:
     # --- config.json -------------------------------------------------------------------------------------
 
     def check_config(self, config_file: Path, config: Mapping[str, Any]) -> None:
-        """Sizes must be integers (a hand-edited "768" or 768.0 breaks deep inside torch otherwise)."""
+        """Every field that shapes the model, before one is built: sizes must be integers (a hand-edited "768"
+        or 768.0 breaks deep inside torch otherwise), the other values of their kind, then the relations
+        between them. A field config.json leaves out keeps transformers' default."""
         for key, least in self.config_sizes.items():
             value = config.get(key)
             if key in config and _sizes_problem(value, least):
@@ -147,6 +152,11 @@ class ModelFamily:
                 kind = f"a non-empty list of {_kind(least).replace('a ', '', 1)}s"
                 raise CheckpointError(f"{config_file}: {key} must be {kind}, got {value!r}",
                                       f"re-download config.json from the model repository (or set {key} to {kind})")
+        for key, value_kind in self.config_values.items():
+            if key in config and not value_kind.accepts(config[key]):
+                raise CheckpointError(f"{config_file}: {key} must be {value_kind.expected}, got {config[key]!r}",
+                                      f"re-download config.json from the model repository "
+                                      f"(or set {key} to {value_kind.expected})")
         self.check_config_relations(config_file, config)
 
     def check_config_relations(self, config_file: Path, config: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ..checkpoint_files import ACTIVATION, FINITE, POSITIVE, RGB_CHANNELS
 from ..errors import CheckpointError
 from .base import (
     COCO_JPG,
@@ -192,8 +193,10 @@ FAMILY = ConvNextFamily(
     config_class="DINOv3ConvNextConfig",
     model_class="DINOv3ConvNextModel",
     builtin_config=CONVNEXT_TINY_CONFIG,
-    config_sizes={"num_channels": 1, "image_size": 1},
+    config_sizes={"image_size": 1},
     config_size_lists={"hidden_sizes": 1, "depths": 1},
+    config_values={"num_channels": RGB_CHANNELS, "layer_norm_eps": POSITIVE, "layer_scale_init_value": FINITE,
+                   "hidden_act": ACTIVATION},
     layer_scale_suffix="gamma",
     token_zero="pooled",
     size_mismatch_example="ConvNeXt-B weights with a ConvNeXt-T config",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ..checkpoint_files import ACTIVATION, BOOLEAN, FINITE, POSITIVE, RGB_CHANNELS
 from ..errors import CheckpointError
 from .base import (
     COCO_JPG,
@@ -145,11 +146,16 @@ class ViTFamily(ModelFamily):
         return f"ViT/{patch} (hidden {hidden}, {config.get('num_hidden_layers', '?')} layers)"
 
     def check_config_relations(self, config_file: Path, config: Mapping[str, Any]) -> None:
-        hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
-        if isinstance(hidden, int) and isinstance(heads, int) and hidden % heads:
+        hidden, heads = config.get("hidden_size", 384), config.get("num_attention_heads", 6)  # DINOv3ViTConfig's
+        if hidden % heads:
             raise CheckpointError(
                 f"{config_file}: hidden_size {hidden} is not divisible by num_attention_heads {heads}",
                 "re-download config.json from the model repository (ViT-B/16: 768 and 12)")
+        if (hidden // heads) % 4:  # the 2-D RoPE: head size / 4 frequencies for each of y and x, each rotating 2
+            raise CheckpointError(
+                f"{config_file}: hidden_size {hidden} / num_attention_heads {heads} gives heads of "
+                f"{hidden // heads} channels; DINOv3's 2-D rotary position embedding needs a multiple of 4",
+                "re-download config.json from the model repository (ViT-B/16: 768 and 12, heads of 64)")
 
     def input_stride(self, config: Mapping[str, Any]) -> int:
         return int(config.get("patch_size", 16))
@@ -204,7 +210,11 @@ FAMILY = ViTFamily(
     model_class="DINOv3ViTModel",
     builtin_config=VITB16_CONFIG,
     config_sizes={"hidden_size": 1, "intermediate_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1,
-                  "patch_size": 1, "num_register_tokens": 0, "num_channels": 1, "image_size": 1},
+                  "patch_size": 1, "num_register_tokens": 0, "image_size": 1},
+    config_values={"num_channels": RGB_CHANNELS, "layer_norm_eps": POSITIVE, "rope_theta": POSITIVE,
+                   "layerscale_value": FINITE, "hidden_act": ACTIVATION, "use_gated_mlp": BOOLEAN,
+                   "query_bias": BOOLEAN, "key_bias": BOOLEAN, "value_bias": BOOLEAN, "proj_bias": BOOLEAN,
+                   "mlp_bias": BOOLEAN},
     layer_scale_suffix="lambda1",
     token_zero="CLS",
     size_mismatch_example="ViT-L/16 weights with a ViT-B/16 config",

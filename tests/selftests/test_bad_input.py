@@ -230,6 +230,11 @@ class Case:
     build: Callable[..., list[str]]
     problem: str  # a fragment of the ERROR: line(s)
     fix: str  # a fragment of the fix: line
+    #: the good checkpoint the build starts from (a fixture of conftest.py): the tiny ViT unless a family differs
+    checkpoint: str = "tiny_checkpoint"
+
+
+NAN = float("nan")  # json.dumps writes it as NaN, which Python's json (and transformers) reads back
 
 
 CASES = {
@@ -256,11 +261,38 @@ CASES = {
                                        "or set hidden_size to a positive integer"),
     "config-size-zero": Case(with_config(lambda c: c.update(num_hidden_layers=0)),
                              "num_hidden_layers must be a positive integer, got 0", "re-download config.json"),
-    "config-bad-value": Case(with_config(lambda c: c.update(rope_theta="hundred")),
+    "config-bad-value": Case(with_config(lambda c: c.update(drop_path_rate="none")),
                              "cannot build a dinov3_vit model", "compare the values you edited"),
     "config-heads-do-not-divide": Case(with_config(lambda c: c.update(num_attention_heads=3)),
                                        "hidden_size 64 is not divisible by num_attention_heads 3",
                                        "re-download config.json"),
+    # every other field that shapes the model, checked before one is built (issue 19)
+    "config-head-size-not-rope": Case(with_config(lambda c: c.update(num_attention_heads=32)),
+                                      "hidden_size 64 / num_attention_heads 32 gives heads of 2 channels; DINOv3's "
+                                      "2-D rotary position embedding needs a multiple of 4",
+                                      "re-download config.json from the model repository (ViT-B/16: 768 and 12"),
+    "config-channels-not-rgb": Case(with_config(lambda c: c.update(num_channels=1)),
+                                    "config.json: num_channels must be 3 (the suite feeds RGB images), got 1",
+                                    "or set num_channels to 3"),
+    "config-norm-eps-negative": Case(with_config(lambda c: c.update(layer_norm_eps=-1e-5)),
+                                     "config.json: layer_norm_eps must be a positive finite number, got -1e-05",
+                                     "or set layer_norm_eps to a positive finite number"),
+    "config-rope-theta-negative": Case(with_config(lambda c: c.update(rope_theta=-100.0)),
+                                       "config.json: rope_theta must be a positive finite number, got -100.0",
+                                       "or set rope_theta to a positive finite number"),
+    "config-layer-scale-nan": Case(with_config(lambda c: c.update(layerscale_value=NAN)),
+                                   "config.json: layerscale_value must be a finite number, got nan",
+                                   "or set layerscale_value to a finite number"),
+    "config-switch-not-boolean": Case(with_config(lambda c: c.update(use_gated_mlp="false")),
+                                      "config.json: use_gated_mlp must be true or false, got 'false'",
+                                      "or set use_gated_mlp to true or false"),
+    "config-activation-unknown": Case(with_config(lambda c: c.update(hidden_act="swishy")),
+                                      "config.json: hidden_act must be an activation transformers knows (e.g. gelu, "
+                                      "silu), got 'swishy'", "re-download config.json"),
+    "config-stages-differ": Case(with_config(lambda c: c.update(depths=[1, 1, 2])),
+                                 "config.json: hidden_sizes has 4 stages but depths 3",
+                                 "re-download config.json from the model repository (ConvNeXt-T",
+                                 checkpoint="tiny_convnext_checkpoint"),
     "weights-lfs-pointer": Case(with_file(WEIGHTS_FILE, LFS_POINTER),
                                 "model.safetensors is a Git LFS pointer, not the weights",
                                 "git lfs install && git lfs pull"),
@@ -299,8 +331,41 @@ CASES = {
     "preprocessor-lfs-pointer": Case(with_file("preprocessor_config.json", LFS_POINTER),
                                      "preprocessor_config.json is a Git LFS pointer", "git lfs pull"),
     "preprocessor-bad-mean": Case(with_preprocessor(lambda p: p.update(image_mean=[0.5, 0.5])),
-                                  "image_mean must be a list of 3 numbers (R, G, B), got [0.5, 0.5]",
-                                  "re-download preprocessor_config.json"),
+                                  "preprocessor_config.json: image_mean must be a list of 3 finite numbers (R, G, B), "
+                                  "got [0.5, 0.5]", "re-download preprocessor_config.json"),
+    # every field the suite uses, checked at start before any model is built (issue 19)
+    "preprocessor-mean-not-finite": Case(with_preprocessor(lambda p: p.update(image_mean=[NAN, 0.456, 0.406])),
+                                         "image_mean must be a list of 3 finite numbers (R, G, B), got [nan, ",
+                                         "set image_mean to a list of 3 finite numbers"),
+    "preprocessor-std-zero": Case(with_preprocessor(lambda p: p.update(image_std=[0.229, 0, 0.225])),
+                                  "preprocessor_config.json: image_std must be a list of 3 positive finite numbers "
+                                  "(R, G, B), got [0.229, 0, 0.225]", "or delete it to use the documented DINOv3"),
+    "preprocessor-size-zero": Case(with_preprocessor(lambda p: p.update(size={"height": 0, "width": 224})),
+                                   "preprocessor_config.json: size.height must be a positive multiple of 16 (the "
+                                   "model's input stride), got 0", "set size.height to a positive multiple of 16"),
+    "preprocessor-size-off-stride": Case(with_preprocessor(lambda p: p.update(size={"height": 224, "width": 230})),
+                                         "size.width must be a positive multiple of 16 (the model's input stride), "
+                                         "got 230", "set size.width to a positive multiple of 16"),
+    "preprocessor-size-off-stride-convnext": Case(
+        with_preprocessor(lambda p: p.update(size={"height": 240, "width": 240})),
+        "size.height must be a positive multiple of 32 (the model's input stride), got 240",
+        "set size.height to a positive multiple of 32", checkpoint="tiny_convnext_checkpoint"),
+    "preprocessor-size-not-height-width": Case(with_preprocessor(lambda p: p.update(size=224)),
+                                               'preprocessor_config.json: size must be {"height": H, "width": W}',
+                                               're-download preprocessor_config.json'),
+    "preprocessor-rescale-zero": Case(with_preprocessor(lambda p: p.update(rescale_factor=0)),
+                                      "preprocessor_config.json: rescale_factor must be a positive finite number, "
+                                      "got 0", "set rescale_factor to a positive finite number"),
+    "preprocessor-resample-unknown": Case(with_preprocessor(lambda p: p.update(resample=7)),
+                                          "preprocessor_config.json: resample must be one of PIL's filters 0 "
+                                          "(nearest), 1 (lanczos), 2 (bilinear)", "set resample to one of"),
+    "preprocessor-switch-not-boolean": Case(with_preprocessor(lambda p: p.update(do_normalize="yes")),
+                                            "preprocessor_config.json: do_normalize must be true or false, got 'yes'",
+                                            "set do_normalize to true or false"),
+    "preprocessor-unknown-type": Case(with_preprocessor(lambda p: p.update(image_processor_type="CLIPImageProcessor")),
+                                      "preprocessor_config.json: image_processor_type must be one of "
+                                      "DINOv3ViTImageProcessorFast, DINOv3ViTImageProcessor, got 'CLIPImageProcessor'",
+                                      "re-download preprocessor_config.json"),
     "builtin-cache-not-writable": Case(builtin_cache_is_a_file, "the built-in model cannot be written to",
                                        "set XDG_CACHE_HOME to a writable folder"),
     # --- devices ---
@@ -440,9 +505,13 @@ def assert_one_clear_error(result: pytest.RunResult, problem: str, fix: str) -> 
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_bad_input_ends_the_run_with_one_clear_message(name, suite, tiny_checkpoint, tmp_path, monkeypatch):
+def test_bad_input_ends_the_run_with_one_clear_message(name, suite, tiny_checkpoint, tiny_convnext_checkpoint,
+                                                       tmp_path, monkeypatch):
+    # both checkpoints are requested here, not looked up in the test: session fixtures are built before
+    # pytester snapshots sys.modules (a model class imported after it would be imported twice)
     case = CASES[name]
-    args = case.build(tmp_path, tiny_checkpoint, monkeypatch)
+    good = {"tiny_checkpoint": tiny_checkpoint, "tiny_convnext_checkpoint": tiny_convnext_checkpoint}
+    args = case.build(tmp_path, good[case.checkpoint], monkeypatch)
     result = suite(*args)
     assert_one_clear_error(result, case.problem, case.fix)
 
