@@ -744,6 +744,8 @@ class ReferenceSection:
         if cached:
             return (f"reference: {len(cached)} part(s) cached from run {', '.join(runs)}, {len(computed)} computed "
                     f"({', '.join(sorted({use.reason for use in computed}))}){again} (keys: {keys})")
+        if self.mode == "off":
+            return f"reference: computed in this run (--reference-cache off: neither read nor stored){again}"
         reasons = ", ".join(sorted({use.reason for use in computed}))
         return f"reference: computed in this run ({reasons}; cache {self.mode}){again} (keys: {keys})"
 

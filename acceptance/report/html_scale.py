@@ -8,8 +8,27 @@ from ..sections import NOT_MEASURABLE
 from .html import _num, _table, esc, fmt
 
 
+#: graph mode times eager and compiled at most this many runs each (tests/acceptance/test_compile.py)
+COMPILE_RUNS_CAP = 10
+
+
 def _mib(value: Any) -> str:
     return NOT_MEASURABLE if value is None else f"{value / 2 ** 20:.1f} MiB"
+
+
+def _value(key: str, value: Any) -> str:
+    """A per-card figure as a reader wants it: bytes in MiB, yes/no, 4 significant digits, never Python's None."""
+    if key.endswith("_bytes"):
+        return _mib(value)
+    if value is None:
+        return "not measured"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_value(key, item) for item in value) or "none"
+    return str(value)
 
 
 def _sweep(sweep: Mapping[str, Any]) -> str:
@@ -51,11 +70,12 @@ def scale_html(report: Mapping[str, Any]) -> str:
     if compiled:
         text = (f"skipped: {compiled['skipped']}" if "skipped" in compiled else
                 f"backend {compiled['backend']}, compile {compiled['compile_seconds']:.1f} s, speedup vs eager "
-                f"{fmt(compiled.get('speedup_vs_eager'))}, relative error "
+                f"{fmt(compiled.get('speedup_vs_eager'), 'speedup')} (eager and compiled {compiled['eager']['samples']} "
+                f"timed runs each: --num-runs, at most {COMPILE_RUNS_CAP}), relative error "
                 f"{fmt(compiled['accuracy'].get('relative_error'), 'percent')}")
         parts.append(f'<p class="dinov3-note">Graph mode (torch.compile): {esc(text)}</p>')
     for name in ("determinism", "soak"):
         for card, data in (sections.get(name) or {}).items():
-            summary = ", ".join(f"{key} = {value}" for key, value in data.items())
+            summary = ", ".join(f"{key.replace('_', ' ')} {_value(key, value)}" for key, value in data.items())
             parts.append(f'<p class="dinov3-note">{esc(name.capitalize())} on {esc(card)}: {esc(summary)}</p>')
     return "".join(parts)

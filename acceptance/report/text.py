@@ -119,7 +119,8 @@ def _cell(side: LatencySide | None, name: str, decimals: int, notes: dict[str, s
         reason = side.stats.unavailable.get(name)
         if reason is None:
             return "-"
-        hint = f" (pass --num-runs {min_samples_for(PERCENTILES[name])})" if name in PERCENTILES else ""
+        flag = "--cpu-runs" if side.side == "cpu" else "--num-runs"  # the option that sets this side's runs
+        hint = f" (pass {flag} {min_samples_for(PERCENTILES[name])})" if name in PERCENTILES else ""
         marker = notes.setdefault(f"{name}: {reason}{hint}", f"[{len(notes) + 1}]")
         return f"unavailable {marker}"
     return f"{value:.{decimals}f}" if math.isfinite(value) else str(value)
@@ -133,7 +134,10 @@ def latency_lines(section: LatencySection) -> list[str]:
     first = cpu or device
     headers = {"cpu": f"CPU ({cpu.name}, {cpu.dtype})" if cpu else "CPU",
                "device": f"device {device.device} ({device.name}, {device.dtype})" if device else "device"}
-    lines = ["", f"latency: batch {first.stats.batch_size}, {first.num_runs} timed runs after a timed cold call "
+    runs = {side.num_runs for side in (cpu, device) if side is not None}
+    counted = (f"{first.num_runs} timed runs" if len(runs) == 1 else
+               f"CPU {cpu.num_runs} timed runs, device {device.num_runs} timed runs")
+    lines = ["", f"latency: batch {first.stats.batch_size}, {counted} after a timed cold call "
                  f"and {first.warmup} untimed warm-up runs; {first.stats.timing_method}"]
     rows = list(LATENCY_ROWS)
     if any(side and side.stats.event_samples for side in (cpu, device)):

@@ -175,6 +175,19 @@ def test_second_identical_run_reads_the_cached_reference_with_identical_accuracy
     assert second["performance"]["cpu"]["num_runs"] == 3 and len(second["performance"]["cpu"]["samples_ms"]) == 3
     assert second["performance"]["device"]["num_runs"] == 20
     second_result.stdout.fnmatch_lines(["*reference: cached from run*"])
+    # the figures say what they are (issue 23): each side's runs, and the option that gives each side more
+    second_result.stdout.fnmatch_lines(["latency: batch 1, CPU 3 timed runs, device 20 timed runs after a timed cold "
+                                        "call*", "*p90_ms: needs >= 10 samples, have 3 (pass --cpu-runs 10)",
+                                        "*p99_ms: needs >= 100 samples, have 20 (pass --num-runs 100)"])
+
+
+def test_a_reference_with_the_cache_off_says_so_in_words():
+    from acceptance.sections import ReferenceSection
+
+    identity = ModelIdentity("c" * 64, (("model.safetensors", "w" * 64),), "2.13.0", "4.57.1")
+    section = ReferenceSection(mode="off", run_id="run-2", uses=[
+        CacheUse("outputs", identity.key("outputs", torch.ones(1, 3, 4, 4)), "computed", reason="off", from_run="run-2")])
+    assert section.summary() == "reference: computed in this run (--reference-cache off: neither read nor stored)"
 
 
 def test_a_part_this_run_stored_and_read_again_is_reused_not_cached_from_an_earlier_run():

@@ -131,3 +131,19 @@ def test_a_table_that_cannot_be_drawn_does_not_take_the_report_down():
 
     note = _section(broken_table, {})
     assert "broken_table could not be drawn: KeyError" in note and "the JSON report holds the data" in note
+
+
+def test_per_card_figures_and_graph_mode_read_as_figures_not_python_values():
+    """Issue 23: the HTML showed `memory_start_bytes = None` and `speedup vs eager 1.45139`."""
+    from acceptance.report.html_scale import COMPILE_RUNS_CAP, scale_html
+
+    stats = {"samples": COMPILE_RUNS_CAP}
+    page = scale_html({"sections": {
+        "soak": {"cpu": {"seconds": 2.0, "forwards": 17, "finite": True, "max_drift": 0.0, "memory_start_bytes": None,
+                         "memory_growth_bytes": 3 * 2 ** 20, "p50_trend": 0.0123456}},
+        "compile": {"backend": "inductor", "compile_seconds": 12.0, "speedup_vs_eager": 1.45139,
+                    "accuracy": {"relative_error": 0.0}, "eager": stats, "compiled": stats}}})
+    assert "None" not in page and "1.45139" not in page and " = " not in page
+    assert "speedup vs eager 1.45x (eager and compiled 10 timed runs each: --num-runs, at most 10)" in page
+    assert "memory start bytes not measurable on this backend" in page and "memory growth bytes 3.0 MiB" in page
+    assert "finite yes" in page and "p50 trend 0.01235" in page
