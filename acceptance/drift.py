@@ -132,3 +132,12 @@ def compare_layers(reference: CapturedRun, candidate: CapturedRun, dtype: str, l
             scope += (f" at {', '.join(with_tokens)}; the whole tensor at {', '.join(whole)} "
                       "(channels-first maps have no tokens)")
     return LayerDrift(rows=tuple(rows), dtype=dtype, limits=limits, scope=scope)
+
+
+def drift_for_output(reference: CapturedRun, candidate: CapturedRun, family: Any, output: str, dtype: str,
+                     limits: AccuracyLimits) -> LayerDrift:
+    """Where ``output``'s drift begins, by the one rule every localisation follows: a probe point is compared
+    on the tokens the output is made of (``family.output_token``: token 0 for pooler_output, all tokens for
+    last_hidden_state), so the accuracy test and the dtype matrix name the same probe point for one drift."""
+    token = family.output_token(output)
+    return compare_layers(reference, candidate, dtype, limits, token=token, token_name=family.token_zero)

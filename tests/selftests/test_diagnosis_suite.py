@@ -121,3 +121,27 @@ def test_missing_layer_limits_name_the_key(run_suite, tiny_checkpoint, tmp_path)
     result.stderr.fnmatch_lines([f"ERROR: thresholds file {path}: missing table [[]layers.float16[]]",
                                  "*fix: add [[]layers.float16[]] with max_relative_error, min_cosine in*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_one_drift_is_localised_to_one_probe_point_by_every_test(run_suite, tiny_deep_checkpoint, tmp_path):
+    """Issue 23: for the same pooler_output drift, test_accuracy named a probe point on token 0 while the dtype
+    matrix compared all tokens and named another (or none). One rule (drift_for_output) now serves both."""
+    import re
+
+    shipped = (ROOT / "thresholds.toml").read_text()
+    tight = re.sub(r"(\[accuracy\.bfloat16\][^\[]*?max_relative_error = )[0-9.]+", r"\g<1>0.000001", shipped)
+    tight = re.sub(r"(\[layers\.bfloat16\][^\[]*?max_relative_error = )[0-9.]+", r"\g<1>0.005", tight)
+    thresholds = tmp_path / "thresholds.toml"
+    thresholds.write_text(tight)
+    result = run_suite(f"--model-path={tiny_deep_checkpoint}", "--device=cpu", "--dtype=bfloat16",
+                       f"--thresholds={thresholds}", "-m", "accuracy or dtype_matrix")
+    assert result.ret == 1
+    report = json.loads((tmp_path / "reports" / "benchmark_report.json").read_text())
+    messages = {check["nodeid"].rpartition("::")[2]: check["message"] for check in report["checks"]}
+    token_rule = r"first probe point \(token 0 \(CLS\)\) over its \[layers\.bfloat16\] limits: (\S+) "
+    from_accuracy = re.findall(token_rule, messages["test_accuracy_vs_cpu_reference[pooler_output]"])
+    from_matrix = re.findall(token_rule, messages["test_dtype_against_cpu_reference[bfloat16]"])
+    assert from_accuracy and from_matrix == from_accuracy, messages
+    [pooler] = [row for row in report["sections"]["diagnosis"]["dtype_matrix"]
+                if row["dtype"] == "bfloat16" and row["tensor"] == "pooler_output"]
+    assert pooler["first_drifting_layer"] == from_accuracy[0], pooler
