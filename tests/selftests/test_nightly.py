@@ -298,7 +298,8 @@ def test_the_readmes_nightly_command_passes_on_a_healthy_card_and_fails_on_a_reg
     shipped = Path(__file__).resolve().parents[2].joinpath("thresholds.toml").read_text()
     shipped = shipped.replace("max_latency_regression_percent = 15.0", "max_latency_regression_percent = 400.0")
     # (a busy 2-core machine moves a millisecond forward by more than 15 %; the regression below is 100x)
-    thresholds.write_text(re.sub(r"(?m)^\[\[latency\]\]$", lambda found: STANDIN_LIMITS + "\n[[latency]]", shipped, 1))
+    thresholds.write_text(re.sub(r"(?m)^\[\[latency\]\]$", lambda found: STANDIN_LIMITS + "\n[[latency]]", shipped,
+                                 count=1))
     env = {"DINOV3_THRESHOLDS": str(thresholds), "DINOV3_REPORT_DIR": str(tmp_path / "reports"),
            "SELFTEST_NPU_CARDS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     command = readme_nightly_command(model, tmp_path / "baselines")
