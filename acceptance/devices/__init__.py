@@ -37,6 +37,8 @@ def select_device(spec: str) -> Device:
         for candidate in AUTO_ORDER:
             backend = backend_for(candidate)
             reason = backend.unavailable_reason()
+            if reason is None and backend.simulation() is not None:
+                reason = f"{backend.simulation()}; a test device, used only when asked for (--device {candidate})"
             if reason is None:
                 log.append(f"auto: picked {candidate}")
                 return _open(backend, None, tuple(log))

@@ -35,6 +35,11 @@ class Backend:
     def torch_device(self, index: int | None) -> torch.device:
         return torch.device(self.kind, index or 0)
 
+    def simulation(self) -> str | None:
+        """None on real hardware; else what simulates this device (a test device: never auto-selected, and a
+        run on it is not valid for sign-off)."""
+        return None
+
     def bus_id(self, index: int) -> str | None:
         """The card's PCI address (``0000:3b:00.0``) where the runtime gives it, else None."""
         return None
@@ -166,4 +171,5 @@ class Device:
             "versions": self.backend.versions(),
             "precision_settings": self.backend.precision_settings(),
             "selection": list(self.selection),
+            "simulation": self.backend.simulation(),
         }

@@ -129,6 +129,11 @@ class NpuBackend(TorchModuleBackend):
         self._import()
         return torch.npu
 
+    def simulation(self) -> str | None:
+        # the simulated card (simulated_npu) says so in its package; a real torch_npu has no such attribute
+        text = getattr(sys.modules.get("torch_npu"), "__simulation__", None)
+        return str(text) if text else None
+
     profile_time = "device"
 
     def profiler(self, trace_dir: Path) -> Any:

@@ -102,7 +102,10 @@ def hardware_facts(report: Mapping[str, Any]) -> str:
     """Which paths ran on real hardware: the device under test, and the CPU reference."""
     device, model = report["device"], report["model"]
     precision = report["precision"]
-    if device.get("accelerator"):
+    if device.get("simulation"):
+        where = (f"<b>{esc(device['device'])}</b> - {esc(device['name'])} ({esc(device['count'])} visible): "
+                 f"<b>{esc(device['simulation'])}</b>; no hardware ran the device model")
+    elif device.get("accelerator"):
         where = (f"<b>{esc(device['device'])}</b> - {esc(device['name'])} ({esc(device['count'])} visible): "
                  "a real accelerator ran the device model")
     elif device.get("kind") == "cpu":

@@ -154,7 +154,7 @@ def build_report(results: RunResults, verdict: Verdict, *, thresholds: Threshold
         "device": {
             "kind": device.get("kind"), "device": device.get("device"), "name": device.get("name"),
             "count": device.get("count"), "accelerator": device.get("kind") not in (None, "cpu"),
-            "selection": device.get("selection", []),
+            "selection": device.get("selection", []), "simulation": device.get("simulation"),
         },
         "precision": {"dtype": dtype, "reference": {"device": "cpu", "dtype": "float32"},
                       "settings": device.get("precision_settings", {})},

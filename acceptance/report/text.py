@@ -22,6 +22,8 @@ def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> li
         lines.append(f"        {ARCHITECTURE_ONLY_LABEL.upper()} (built-in seeded random weights)")
     lines.append(f"device: {device.get('device', '?')} ({device.get('name', '?')}), dtype {dtype}; "
                  "reference: cpu float32")
+    if device.get("simulation"):
+        lines.append(f"        {str(device['simulation']).upper().split(':')[0]}: no hardware ran the device model")
     if results.checkpoint.get("weights_format") == "pickle":
         lines.append("        weights read from a pickle (pytorch_model.bin), allowed by --allow-pickle")
     if results.preprocessor:

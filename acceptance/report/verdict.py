@@ -69,12 +69,14 @@ def _describe(checks: Iterable[CheckRecord], limit: int = 5) -> str:
 
 def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device_kind: str | None,
            exit_status: str, rules: SignoffRules, requirement_failures: Iterable[str] = (),
-           server: ServerSection | None = None) -> Verdict:
+           server: ServerSection | None = None, simulation: str | None = None) -> Verdict:
     """The overall verdict from the recorded checks and the facts that decide whether they can sign off.
 
     ``device_kind`` is None when the session ended before a device was resolved;
     ``exit_status`` is the name of pytest's ExitCode (OK, TESTS_FAILED, INTERRUPTED, ...);
     ``requirement_failures`` are reasons a run fails although no check did (nightly --require-device);
+    ``simulation``: what simulates the device under test (None on hardware): its figures prove nothing
+    about a card;
     ``server``, in a whole-server run (--device npu:all), names each card that is not PASS first:
     the server passes only if every listed card does.
     """
@@ -111,6 +113,8 @@ def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device
         invalid.append("no device under test was resolved: nothing ran")
     elif device_kind == "cpu":
         invalid.append("the device under test is the CPU: no accelerator was tested")
+    if simulation:
+        invalid.append(f"the device under test is a {simulation.split(':')[0]}: no hardware was tested")
     if architecture_only:
         invalid.append("the weights are the built-in seeded random ones (architecture-only), "
                        "not the published checkpoint: pass --model-path")
