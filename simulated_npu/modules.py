@@ -66,11 +66,17 @@ def _after(module: torch.nn.Module, args: Any, output: Any) -> Any:
         return None
     path = _path(root, module)
     with torch.no_grad():
-        if faults.nan_module == path:
+        if faults.nan_module and _names(path, faults.nan_module):
             tensor.raw[(0,) * tensor.dim()] = float("nan")
-        if faults.scale is not None and faults.scale[0] == path:
+        if faults.scale is not None and _names(path, faults.scale[0]):
             tensor.raw.mul_(faults.scale[1])
     return None
+
+
+def _names(path: str, wanted: str) -> bool:
+    """``layer.7`` names the module at that path, under any prefix the model's release adds (transformers 5
+    nests DINOv3's blocks as ``model.layer.7``, 4.57 as ``layer.7``)."""
+    return path == wanted or path.endswith("." + wanted)
 
 
 def _path(root: torch.nn.Module, module: torch.nn.Module) -> str:

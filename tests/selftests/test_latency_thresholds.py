@@ -112,3 +112,18 @@ def test_stale_only_beyond_one_plus_stale_fraction():
     assert not LIMITS.check("max_p50_ms", 11.0).stale  # a failure is never stale
     no_fraction = LatencyLimits(device="*", dtype="float32", batch_size=1, limits={"max_p50_ms": 10.0})
     assert not no_fraction.check("max_p50_ms", 0.1).stale
+
+
+def test_the_simulated_cards_thresholds_differ_from_the_repositorys_only_in_latency():
+    """simulated_npu/thresholds.toml holds a simulated card to every rule of thresholds.toml but the latency
+    limits (a Python simulation on the host CPU meets no card's); it must be a valid thresholds file."""
+    from acceptance.tables import tomllib
+
+    root = ROOT
+    hardware, simulated = (tomllib.loads((folder / "thresholds.toml").read_text())
+                           for folder in (root, root / "simulated_npu"))
+    assert {key: value for key, value in simulated.items() if key != "latency"} == \
+        {key: value for key, value in hardware.items() if key != "latency"}
+    assert all(entry["device"] == "* (simulated)" for entry in simulated["latency"])
+    limits = load_thresholds(root / "simulated_npu" / "thresholds.toml")
+    assert limits.latency_for("Ascend910B2 (simulated)", "float32", 1) is not None

@@ -1,0 +1,356 @@
+"""The simulated Ascend card (simulated_npu): a real torch ``npu`` device, and the suite's NPU path on it.
+
+Each check runs in a process of its own (the PrivateUse1 rename is once per process). On torch
+older than 2.10 the simulation cannot exist: these tests skip, and the stand-in tests still run.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+SIMULATION_POSSIBLE = hasattr(torch.utils.backend_registration, "_setup_privateuseone_for_python_backend")
+pytestmark = pytest.mark.skipif(not SIMULATION_POSSIBLE, reason=(
+    f"torch {torch.__version__} has no Python PrivateUse1 backend (torch >= 2.10): the simulated card cannot "
+    "exist here; the torch_npu stand-in tests cover the NPU path instead"))
+
+SIM = ("-p", "simulated_npu")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script(python_run, body: str, **env: str) -> str:
+    """Run ``body`` after ``import simulated_npu`` in a fresh process; its stdout (it must exit 0)."""
+    done = python_run("-c", "import simulated_npu, torch\n" + textwrap.dedent(body), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _report(tmp_path):
+    return json.loads((tmp_path / "reports" / "benchmark_report.json").read_text())
+
+
+# ---- the device itself ----
+
+def test_cards_are_torch_devices_that_keep_their_tensors_apart(python_run):
+    out = _script(python_run, """
+        a = torch.ones(4, 4).to("npu:1")
+        assert a.device == torch.device("npu", 1) and a.is_npu, a.device
+        assert (a @ a).device == torch.device("npu", 1)
+        for other, words in ((torch.ones(4, 4), "npu:1 and cpu"), (torch.ones(4, 4, device="npu:0"), "npu:0 and npu:1")):
+            try:
+                a + other
+            except RuntimeError as error:
+                assert "Expected all tensors to be on the same device" in str(error) and words in str(error), error
+            else:
+                raise AssertionError("mixing devices did not raise")
+        try:
+            a.numpy()
+        except TypeError as error:
+            assert "can't convert npu:1 device type tensor to numpy" in str(error), error
+        else:
+            raise AssertionError("numpy() of a card tensor did not raise")
+        assert (a.to("npu:0") + 1).cpu().sum().item() == 32.0 and a * 2.0 is not None  # copies and 0-dim scalars
+        print("cards", torch.npu.device_count(), torch.npu.get_device_name(1))
+    """, SIMULATED_NPU_CARDS="2")
+    assert "cards 2 Ascend910B2 (simulated)" in out
+
+
+def test_visible_devices_show_one_card_numbered_zero_with_its_own_faults(python_run):
+    out = _script(python_run, """
+        from simulated_npu.runtime import runtime
+        card = runtime().cards[0]
+        print("seen", torch.npu.device_count(), card.physical, card.faults.slow)
+    """, SIMULATED_NPU_CARDS="8", ASCEND_RT_VISIBLE_DEVICES="5", SIMULATED_NPU_FAULTS="5: slow=3")
+    assert "seen 1 5 3.0" in out
+
+
+def test_memory_is_counted_from_the_live_tensors_on_each_card(python_run):
+    out = _script(python_run, """
+        x = torch.empty(1024, 256, device="npu:0")          # 1 MiB
+        view = x[:10]                                       # shares x's storage: no new bytes
+        assert torch.npu.memory_allocated(0) == 2**20 and torch.npu.memory_allocated(1) == 0
+        y = torch.empty(2**19, device="npu:0")              # 2 MiB more
+        assert torch.npu.max_memory_allocated(0) == 3 * 2**20
+        del y
+        assert torch.npu.memory_allocated(0) == 2**20 and torch.npu.max_memory_allocated(0) == 3 * 2**20
+        torch.npu.reset_peak_memory_stats(0)
+        assert torch.npu.max_memory_allocated(0) == 2**20
+        del x
+        assert torch.npu.memory_allocated(0) == 2**20      # the view still holds the storage
+        del view
+        assert torch.npu.memory_allocated(0) == 0
+        model = torch.nn.Linear(256, 256).to("npu:1")
+        held = sum(p.untyped_storage().nbytes() for p in model.parameters())
+        assert torch.npu.memory_allocated(1) == held, (torch.npu.memory_allocated(1), held)
+        model.half()                                        # the float32 storages are given back
+        assert torch.npu.memory_allocated(1) == held // 2
+        print("ok")
+    """, SIMULATED_NPU_CARDS="2")
+    assert "ok" in out
+
+
+def test_out_of_memory_above_the_cap_in_canns_words(python_run):
+    out = _script(python_run, """
+        from acceptance.faults import is_out_of_memory
+        keep = torch.empty(2**18, device="npu")              # 1 MiB of the card's 2
+        try:
+            torch.empty(2**19, device="npu")
+        except RuntimeError as error:
+            assert is_out_of_memory(error), error
+            print(str(error))
+        assert torch.npu.memory_allocated() == 2**20        # the failed allocation holds nothing
+    """, SIMULATED_NPU_FAULTS="0: memory=2MiB")
+    assert "NPU out of memory. Tried to allocate 2.00 MiB (NPU 0; 2.00 MiB total capacity" in out
+    assert "EL0004" in out and "Failed to allocate memory" in out
+
+
+def test_precision_follows_the_option_registry_as_on_the_chip(python_run):
+    out = _script(python_run, """
+        torch.manual_seed(0)
+        conv, linear = torch.nn.Conv2d(3, 8, 4, stride=4), torch.nn.Linear(64, 64)
+        image, rows = torch.randn(1, 3, 32, 32), torch.randn(8, 64)
+        expected_conv, expected_linear = conv(image), linear(rows)
+        conv_card, linear_card = conv.to("npu"), linear.to("npu")
+
+        def errors():
+            with torch.inference_mode():
+                c = (conv_card(image.to("npu")).cpu() - expected_conv).abs().max().item()
+                m = (linear_card(rows.to("npu")).cpu() - expected_linear).abs().max().item()
+            return c, m
+
+        getter = __import__("torch_npu")._C._npu_getOption
+        c, m = errors()  # torch_npu's defaults: HF32 convolutions, float32 matmuls
+        assert torch.npu.conv.allow_hf32 and not torch.npu.matmul.allow_hf32 and getter("ALLOW_CONV_HF32") is None
+        assert c > 1e-5 and m == 0.0, (c, m)
+        torch.npu.conv.allow_hf32 = False
+        assert getter("ALLOW_CONV_HF32") == b"disable" and errors() == (0.0, 0.0)
+        torch.npu.matmul.allow_hf32 = True
+        assert errors()[1] > 1e-5
+        torch.npu.matmul.allow_hf32 = False
+        torch.npu.set_option({"ACL_PRECISION_MODE": "allow_fp32_to_fp16"})
+        c, m = errors()
+        assert c > 1e-4 and m > 1e-4 and getter("ACL_PRECISION_MODE") == b"allow_fp32_to_fp16", (c, m)
+        try:
+            torch.npu.set_option({"ACL_PRECISION_MODE": "fast"})
+        except ValueError as error:
+            print("refused:", error)
+    """)
+    assert "refused: value of ACL_PRECISION_MODE should be in" in out
+
+
+def test_the_older_chip_runs_float32_matrix_work_in_float16_unless_told_otherwise(python_run):
+    out = _script(python_run, """
+        rows, weight = torch.randn(8, 64), torch.randn(64, 64)
+        exact = rows @ weight
+        on_card = (rows.to("npu") @ weight.to("npu")).cpu()
+        assert torch.equal(on_card, (rows.half().float() @ weight.half().float()).half().float())
+        torch.npu.set_option({"ACL_PRECISION_MODE": "must_keep_origin_dtype"})
+        assert torch.equal((rows.to("npu") @ weight.to("npu")).cpu(), exact)
+        print(torch.npu.get_device_name())
+    """, SIMULATED_NPU_CHIP="Ascend910A")
+    assert "Ascend910A (simulated)" in out
+
+
+def test_events_time_the_work_and_a_slow_card_is_slower(python_run):
+    out = _script(python_run, """
+        def timed(card):
+            x = torch.randn(256, 256, device=card)
+            start, end = torch.npu.Event(enable_timing=True), torch.npu.Event(enable_timing=True)
+            start.record()
+            for _ in range(40):
+                x = (x @ x).tanh()
+            end.record()
+            torch.npu.synchronize(card)
+            return start.elapsed_time(end)
+
+        timed("npu:0"), timed("npu:1")  # warm-up
+        fast, slow = min(timed("npu:0") for _ in range(3)), min(timed("npu:1") for _ in range(3))
+        print(f"ratio {slow / fast:.2f}")
+        assert slow > 2.5 * fast, (fast, slow)
+    """, SIMULATED_NPU_CARDS="2", SIMULATED_NPU_FAULTS="1: slow=4")
+    assert "ratio" in out
+
+
+def test_the_profiler_writes_op_statistic_that_the_backend_reads(python_run, tmp_path):
+    out = _script(python_run, f"""
+        from pathlib import Path
+        from acceptance.devices.npu import NpuBackend
+        from acceptance.profiling import profile_forward
+        model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.GELU(), torch.nn.LayerNorm(64)).to("npu")
+        inputs = torch.randn(4, 64, device="npu")
+        folder = Path({str(tmp_path)!r})
+        side, events = profile_forward(NpuBackend(), "npu:0", "device", lambda: model(inputs),
+                                       torch.npu.synchronize, folder / "device", folder)
+        assert side.error is None, side.error
+        csv = sorted(folder.glob("device/*_ascend_pt/ASCEND_PROFILER_OUTPUT/op_statistic.csv"))
+        assert csv, list(folder.rglob("*"))
+        print("header", csv[0].read_text().splitlines()[0])
+        print("rows", sorted(row.name for row in side.rows))
+    """)
+    assert "header Device_id,OP Type,Core Type,Count,Total Time(us)" in out
+    assert "'GeluV2'" in out and "'LayerNormV3'" in out and "'MatMulV2'" in out
+
+
+def test_the_simulation_offers_the_declared_torch_npu_surface(python_run):
+    out = _script(python_run, """
+        import torch_npu
+        from acceptance.devices.npu import TORCH_NPU_SURFACE as surface
+        missing = [name for name in surface.functions if not callable(getattr(torch.npu, name, None))]
+        missing += [name for name in surface.package_attributes if not hasattr(torch_npu, name)]
+        missing += [name for name in surface.c_functions if not hasattr(torch_npu._C, name)]
+        missing += [name for name in surface.profiler_names if not hasattr(torch_npu.profiler, name)]
+        missing += [f"{group}.allow_hf32" for group in surface.hf32_switches if not isinstance(
+            getattr(getattr(torch.npu, group), "allow_hf32"), bool)]
+        event = torch.npu.Event(**{key: True for key in surface.event_keywords})
+        missing += [name for name in surface.event_methods if not hasattr(event, name)]
+        assert not missing, missing
+        print("version", torch_npu.__version__)
+    """)
+    assert "+simulated" in out
+
+
+def test_bad_simulation_settings_are_one_usage_error(run_suite, tiny_checkpoint, monkeypatch):
+    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "5 nan=layer.7")
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", *SIM, "-m", "shapes")
+    assert result.ret == 4, result.stdout.str()
+    result.stderr.fnmatch_lines(["*SIMULATED_NPU_FAULTS entry '5 nan=layer.7' names no card; expected CARD:*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+# ---- the suite on it ----
+
+def test_the_suite_on_a_simulated_card_says_so_and_is_not_valid_for_signoff(run_suite, tiny_checkpoint, tmp_path):
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", *SIM,
+                       "-m", "environment or shapes or accuracy or consistency")
+    result.assert_outcomes(passed=16)
+    result.stdout.fnmatch_lines(["*simulated NPU (not hardware)*not valid for sign-off*"])
+    report = _report(tmp_path)
+    assert report["device"]["device"] == "npu:0" and report["device"]["name"] == "Ascend910B2 (simulated)"
+    assert report["device"]["simulation"].startswith("simulated NPU (not hardware)")
+    assert report["verdict"]["status"] == "NOT VALID FOR SIGN-OFF"
+    assert "the device under test is a simulated NPU (not hardware): no hardware was tested" in report["verdict"]["reasons"]
+    assert report["versions"]["torch_npu"].endswith("+simulated")
+    # read back from the simulated option registry: torch_npu's defaults, the chip's precision mode
+    settings = report["precision"]["settings"]
+    assert settings["conv_allow_hf32"] is True and settings["matmul_allow_hf32"] is False
+    assert settings["acl_precision_mode"] == "must_keep_origin_dtype"
+    assert settings["acl_precision_mode_source"] == "not set: CANN's default for Ascend910B2 (simulated)"
+    # HF32 convolutions: the card's outputs differ from the CPU's, within the limit
+    assert 0 < report["accuracy"]["tensors"]["last_hidden_state"]["relative_error"] < 1e-3
+    html = (tmp_path / "reports" / "acceptance.html").read_text()
+    assert "simulated NPU (not hardware)" in html and "no hardware ran the device model" in html
+
+    auto = run_suite(f"--model-path={tiny_checkpoint}", *SIM, "-m", "shapes")
+    auto.assert_outcomes(passed=10)
+    assert _report(tmp_path)["device"]["kind"] == "cpu"  # a test device is never auto-selected
+    auto.stdout.fnmatch_lines(["*auto: skipped npu: simulated NPU (not hardware)*--device npu*"])
+
+
+@pytest.mark.parametrize(("chip", "options", "closest"), [
+    ("Ascend910B2", (), ("tf32/hf32",)),
+    ("Ascend910B2", ("--precision", "strict"), ("float32",)),
+    # float16 matrix units (inputs and outputs rounded to float16, the vector work in float32) keep HF32's
+    # 10-bit mantissa: the fingerprint's float16 and TF32/HF32 profiles both explain them (CONSISTENT_WITH_DTYPE)
+    ("Ascend910A", (), ("float16", "tf32/hf32")),
+])
+def test_the_fingerprint_names_the_arithmetic_the_card_used(run_suite, tiny_deep_checkpoint, tmp_path, monkeypatch,
+                                                           chip, options, closest):
+    monkeypatch.setenv("SIMULATED_NPU_CHIP", chip)
+    result = run_suite(f"--model-path={tiny_deep_checkpoint}", "--device=npu", *SIM, *options,
+                       tests="tests/acceptance/test_precision.py")
+    assert result.ret == 0, result.stdout.str()
+    diagnosis = _report(tmp_path)["sections"]["diagnosis"]
+    assert diagnosis["fingerprint"]["closest"] in closest, diagnosis["fingerprint"]
+    settings = _report(tmp_path)["precision"]["settings"]
+    if options:
+        assert settings["conv_allow_hf32"] is False and settings["acl_precision_mode"] == "must_keep_origin_dtype"
+        assert settings["acl_precision_mode_source"] == "read back from torch_npu's option registry"
+    if chip == "Ascend910A":
+        assert settings["acl_precision_mode"] == "allow_fp32_to_fp16"
+        assert settings["acl_precision_mode_source"] == "not set: CANN's default for Ascend910A (simulated)"
+        assert "runner_up" in diagnosis["fingerprint"] and set(closest) >= {
+            diagnosis["fingerprint"]["closest"], diagnosis["fingerprint"]["runner_up"]}, diagnosis["fingerprint"]
+
+
+def test_a_seeded_placement_bug_fails_on_the_simulated_card_and_passed_the_stand_in(run_suite, tiny_checkpoint,
+                                                                                    tmp_path, monkeypatch):
+    """The pixel values left on the host: a stand-in card computing on the CPU cannot notice, a device does."""
+    bug = ("-p", "tests.selftests.plugins.placement_bug", "-m", "accuracy")
+    monkeypatch.setenv("SELFTEST_NPU_CARDS", "1")
+    stand_in = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", "-p", "tests.selftests.plugins.npu_cards",
+                         *bug)
+    stand_in.assert_outcomes(passed=2)
+    simulated = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", *SIM, *bug)
+    assert simulated.ret == 1
+    simulated.stdout.fnmatch_lines(["*Expected all tensors to be on the same device*npu:0 and cpu*"])
+
+
+def test_eight_cards_with_card_five_nan_from_layer_seven(run_suite, tiny_deep_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMULATED_NPU_CARDS", "8")
+    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "5: nan=layer.7")
+    result = run_suite(f"--model-path={tiny_deep_checkpoint}", "--device=npu:all", *SIM,
+                       "-m", "accuracy or shapes or determinism")
+    assert result.ret == 1
+    report = _report(tmp_path)
+    server = report["sections"]["server"]
+    assert [row["card"] for row in server["cards"]] == [f"npu:{card}" for card in range(8)]
+    assert server["verdict"] == "FAIL" and server["failing_cards"] == ["npu:5"], server["failing_cards"]
+    assert [row["verdict"] for row in server["cards"]] == ["PASS"] * 5 + ["FAIL"] + ["PASS"] * 2
+    assert report["verdict"]["reasons"][0].startswith("card npu:5 (Ascend910B2 (simulated)) FAILS: ")
+    bad = server["cards"][5]
+    assert bad["accuracy"]["last_hidden_state"]["finite"] is False
+    assert any("layer.7" in reason for reason in bad["reasons"]), bad["reasons"]
+    assert not any("layer.6" in reason for reason in bad["reasons"]), bad["reasons"]
+    for row in server["cards"][:5] + server["cards"][6:]:
+        assert row["determinism"]["bitwise_identical"], row
+        assert row["peak_memory_bytes"] > 0, row
+
+
+def test_a_card_lost_mid_run_under_xdist_fails_only_its_own_tests(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMULATED_NPU_CARDS", "2")
+    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "1: lost=1")  # there for loading and the first forward, then gone
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu:all", *SIM, "-n", "2",
+                       "-m", "accuracy or shapes or consistency or determinism")
+    result.stdout.fnmatch_lines(["*2 workers*"])
+    server = _report(tmp_path)["sections"]["server"]
+    assert server["failing_cards"] == ["npu:1"], server
+    good, lost = server["cards"]
+    assert good["verdict"] == "PASS" and good["determinism"]["bitwise_identical"], good
+    assert lost["verdict"] == "FAIL" and any("device npu:1 lost" in reason for reason in lost["reasons"]), lost
+    assert [(row["worker"], row["visible_devices"]) for row in server["cards"]] == [("gw0", "0"), ("gw1", "1")]
+
+
+def test_the_sweep_records_out_of_memory_points_in_canns_words_and_goes_on(run_suite, tiny_checkpoint, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "0: memory=3MiB")
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", *SIM, "--sweep-batches", "1,64",
+                       "--sweep-resolutions", "224", "--thresholds", str(ROOT / "simulated_npu" / "thresholds.toml"),
+                       tests="tests/acceptance/test_sweep.py")
+    assert result.ret == 0, result.stdout.str()
+    points = {point["batch"]: point for point in _report(tmp_path)["sections"]["sweep"]["points"]}
+    assert points[1]["status"] == "ok", points
+    assert points[64]["status"] == "out_of_memory" and "NPU out of memory" in points[64]["error"], points[64]
+
+
+def test_a_leak_per_forward_fails_the_soak_memory_check(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "0: leak=1MiB")
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", *SIM, "--soak-seconds", "1",
+                       tests="tests/acceptance/test_soak.py")
+    assert result.ret == 1, result.stdout.str()
+    soak = _report(tmp_path)["sections"]["soak"]
+    (record,) = soak.values() if isinstance(soak, dict) and "npu:0" in soak else (soak,)
+    assert record["memory_end_bytes"] - record["memory_start_bytes"] >= 2**20, record
+    result.stdout.fnmatch_lines(["*memory*"])
+
+
+def test_the_operator_profile_ranks_the_cards_operators(run_suite, tiny_checkpoint, tmp_path):
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", *SIM, tests="tests/acceptance/test_profile.py")
+    result.assert_outcomes(passed=1)
+    device = _report(tmp_path)["sections"]["profile"]["device"]
+    names = [row["name"] for row in device["operators"]]
+    assert device["error"] is None and "MatMulV2" in names and "LayerNormV3" in names, device
+    assert device["time_basis"].startswith("device"), device["time_basis"]
