@@ -70,7 +70,7 @@ def test_provenance():
     versions = report["versions"]
     assert (versions["torch_npu"], versions["cann"], versions["numpy"]) == ("2.9.0.post1", "8.3.RC1", "1.26.4")
     assert report["device"] == {"kind": "npu", "device": "npu:0", "name": "Ascend910", "count": 2,
-                                "accelerator": True, "selection": ["requested: npu:0"]}
+                                "accelerator": True, "selection": ["requested: npu:0"], "simulation": None}
     assert report["precision"]["settings"] == {"conv_allow_hf32": True, "matmul_allow_hf32": False}
     assert report["thresholds"]["sha256"] == sha256_file(ROOT / "thresholds.toml")
     assert report["thresholds"]["accuracy"] == {"dtype": "float32", "max_relative_error": 0.01, "min_cosine": 0.99}
