@@ -36,7 +36,7 @@ def pytest_configure(config: Any) -> None:
 
 def pytest_report_header(config: Any) -> str:
     settings = read_settings()
-    faults = "; ".join(f"card {card}: {fault}" for card, fault in sorted(settings.faults.items()))
+    faults = "; ".join(f"{card}: {fault.describe()}" for card, fault in sorted(settings.faults.items()))
     return (f"{SIMULATION}: {settings.physical_cards} card(s) of {settings.chip}, visible {list(settings.visible)}"
             + (f"; faults {faults}" if faults else ""))
 

@@ -43,6 +43,16 @@ class CardFaults:
     #: bytes leaked on the card by every forward (a runtime that never frees a workspace)
     leak: int = 0
 
+    def describe(self) -> str:
+        """The faults as SIMULATED_NPU_FAULTS spells them: ``nan=layer.7, slow=3``."""
+        parts = [f"nan={self.nan_module}"] if self.nan_module else []
+        parts += [f"scale={self.scale[0]}*{self.scale[1]:g}"] if self.scale else []
+        parts += [f"lost={self.lost_after}"] if self.lost_after is not None else []
+        parts += [f"slow={self.slow:g}"] if self.slow != 1.0 else []
+        parts += [f"memory={self.memory}"] if self.memory is not None else []
+        parts += [f"leak={self.leak}"] if self.leak else []
+        return ", ".join(parts)
+
     @property
     def needs_module_hooks(self) -> bool:
         return bool(self.nan_module or self.scale or self.lost_after is not None or self.leak)

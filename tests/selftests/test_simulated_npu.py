@@ -295,6 +295,7 @@ def test_eight_cards_with_card_five_nan_from_layer_seven(run_suite, tiny_deep_ch
     result = run_suite(f"--model-path={tiny_deep_checkpoint}", "--device=npu:all", *SIM,
                        "-m", "accuracy or shapes or determinism")
     assert result.ret == 1
+    result.stdout.fnmatch_lines(["simulated NPU (not hardware)*: 8 card(s) of Ascend910B2*; faults 5: nan=layer.7"])
     report = _report(tmp_path)
     server = report["sections"]["server"]
     assert [row["card"] for row in server["cards"]] == [f"npu:{card}" for card in range(8)]
