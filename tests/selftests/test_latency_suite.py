@@ -59,7 +59,8 @@ def test_p99_reported_at_100_runs(run_suite, tiny_checkpoint):
     assert "unavailable" not in result.stdout.str()
 
 
-def test_impossible_limit_fails_with_measured_allowed_and_samples(run_suite, tiny_checkpoint, thresholds_file):
+def test_impossible_limit_fails_with_measured_allowed_and_samples(run_suite, tiny_checkpoint, thresholds_file,
+                                                                  tmp_path):
     path = thresholds_file('[[latency]]\ndevice = "*"\ndtype = "float32"\nmax_p50_ms = 0.0001\n'
                            'min_speedup = 1000.0\n')
     result = run_performance(run_suite, tiny_checkpoint, "--thresholds", str(path), "--num-runs", "5")
@@ -72,6 +73,14 @@ def test_impossible_limit_fails_with_measured_allowed_and_samples(run_suite, tin
         "(CPU float32 mean * ms / device mean * ms, 5 and 5 samples), allowed >= 1000.0x*",
     ])
     result.stdout.fnmatch_lines(["SKIPPED*sets no max_p99_ms"])
+    # the verdict gives each check's own message, once: no assertion introspection (issue 22)
+    report = json.loads(next(tmp_path.glob("reports/benchmark_report.json")).read_text())
+    reasons = " ".join(report["verdict"]["reasons"])
+    assert "assert False" not in reasons and "where False" not in reasons and "LimitVerdict(" not in reasons, reasons
+    assert "p50_ms on cpu (" in reasons and "allowed <= 0.0001 ms (max_p50_ms of [[latency]]" in reasons, reasons
+    failed = {check["nodeid"].rsplit("[", 1)[-1]: check["message"] for check in report["checks"]
+              if check["outcome"] == "failed"}
+    assert failed["max_p50_ms]"].startswith("p50_ms on cpu (") and "\n" not in failed["max_p50_ms]"], failed
 
 
 def test_a_p99_limit_is_never_skipped_for_want_of_runs(run_suite, tiny_checkpoint, thresholds_file):
