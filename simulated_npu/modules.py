@@ -65,12 +65,39 @@ def _after(module: torch.nn.Module, args: Any, output: Any) -> Any:
                 card.leaked.append(torch.empty(faults.leak, dtype=torch.uint8, device=tensor.device))
         return None
     path = _path(root, module)
+    nan = bool(faults.nan_module) and _names(path, faults.nan_module)
+    scale = faults.scale is not None and _names(path, faults.scale[0])
+    if not (nan or scale):
+        return None
+    # on a copy the hook hands on: the output may be a view of the weights or of the input
     with torch.no_grad():
-        if faults.nan_module and _names(path, faults.nan_module):
-            tensor.raw[(0,) * tensor.dim()] = float("nan")
-        if faults.scale is not None and _names(path, faults.scale[0]):
-            tensor.raw.mul_(faults.scale[1])
-    return None
+        wrong = tensor.clone()
+        if nan:
+            wrong.raw[(0,) * wrong.dim()] = float("nan")
+        if scale:
+            wrong.raw.mul_(faults.scale[1])
+    return _replace(output, tensor, wrong)
+
+
+def _replace(value: Any, old: torch.Tensor, new: torch.Tensor) -> Any:
+    """``value`` with ``old`` (found by _first_card_tensor) replaced by ``new``; dicts (ModelOutput) in place."""
+    if value is old:
+        return new
+    if isinstance(value, dict):
+        for key, item in value.items():
+            replaced = _replace(item, old, new)
+            if replaced is not item:
+                value[key] = replaced
+                return value
+        return value
+    if isinstance(value, (tuple, list)):
+        items = list(value)
+        for index, item in enumerate(items):
+            replaced = _replace(item, old, new)
+            if replaced is not item:
+                items[index] = replaced
+                return type(value)(items) if not hasattr(value, "_fields") else type(value)(*items)
+    return value
 
 
 def _names(path: str, wanted: str) -> bool:

@@ -41,7 +41,7 @@ class Card:
     def __init__(self, local: int, physical: int, chip: str, memory: int, faults: CardFaults):
         self.local, self.physical, self.chip = local, physical, chip
         self.faults = faults
-        self.capacity = faults.memory or memory
+        self.capacity = faults.memory if faults.memory is not None else memory
         #: storage address -> [live wrappers holding it, bytes]
         self.storages: dict[int, list[int]] = {}
         self.allocated = 0
@@ -231,6 +231,8 @@ class NpuTensor(torch.Tensor):
         torch.Tensor.data.__set__(self, new)
         raw = new.raw if isinstance(new, NpuTensor) else new
         self._hold.release()
+        if isinstance(new, NpuTensor):  # module.to("npu:1") of a module on npu:0 moves the bytes with it
+            self.card = self._hold.card = new.card
         self._hold.take(raw)
         self.raw = raw
 
@@ -322,8 +324,8 @@ def _target_card(rt: Runtime, name: str, args: tuple, kwargs: dict, cards: dict[
     if device is not None:
         device = torch.device(device)
         return rt.card(device.index) if device.type == "npu" else None
-    if name == "copy_" and args and isinstance(args[0], NpuTensor):
-        return args[0].card
+    if name == "copy_" and args:  # the destination decides: a copy to the host stays a host tensor
+        return args[0].card if isinstance(args[0], NpuTensor) else None
     if name in ("_copy_from", "_copy_from_and_resize") and len(args) > 1:
         return args[1].card if isinstance(args[1], NpuTensor) else None
     if not cards:

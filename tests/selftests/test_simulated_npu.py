@@ -362,3 +362,40 @@ def test_the_operator_profile_ranks_the_cards_operators(run_suite, tiny_checkpoi
     assert device["error"] is None and "MatMulV2" in names and "LayerNormV3" in names, device
     assert device["time_basis"].startswith("device"), device["time_basis"]
 
+
+
+def test_moves_between_cards_faults_on_views_and_copies_to_the_host(python_run):
+    """Found in review: a module moved from card 0 to card 1 kept its bytes (and ops) on card 0; a fault on a
+    module whose output is a view of its weights changed the weights; a copy into a host tensor came back
+    as a card tensor."""
+    out = _script(python_run, """
+        layer = torch.nn.Linear(64, 64).to("npu:0").to("npu:1")
+        held = sum(p.untyped_storage().nbytes() for p in layer.parameters())
+        assert torch.npu.memory_allocated(0) == 0 and torch.npu.memory_allocated(1) == held
+        assert layer(torch.randn(2, 64, device="npu:1")).device == torch.device("npu", 1)
+
+        class Weights(torch.nn.Module):  # returns a view of its own parameter
+            def __init__(self):
+                super().__init__()
+                self.w = torch.nn.Parameter(torch.ones(4))
+            def forward(self, x):
+                return self.w[:]
+
+        class Model(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = Weights()
+            def forward(self, x):
+                return self.inner(x) + 0
+
+        model = Model().to("npu:0")
+        with torch.inference_mode():
+            outs = [model(torch.zeros(1, device="npu:0")).cpu() for _ in range(3)]
+        assert all(torch.equal(out, torch.full((4,), 2.0)) for out in outs), outs
+        assert torch.equal(model.inner.w.detach().cpu(), torch.ones(4))  # the weights are untouched
+        host = torch.zeros(4)
+        back = host.copy_(torch.ones(4, device="npu:0"))
+        assert back is host and back.device.type == "cpu" and host.sum().item() == 4.0
+        print("ok")
+    """, SIMULATED_NPU_CARDS="2", SIMULATED_NPU_FAULTS="0: scale=inner*2")
+    assert "ok" in out
