@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from .errors import ImageError
+from .hashing import file_sha256
 
 DEFAULT_SIZE = 224
 DEFAULT_SEED = 0
@@ -133,11 +134,3 @@ def open_image(path: Path) -> InputImage:
         conversions.append(f"{image.mode} to RGB")
         image = image.convert("RGB")
     return InputImage(image, source=str(path), conversions=tuple(conversions), user_file=original)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

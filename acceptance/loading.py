@@ -11,7 +11,6 @@ bad checkpoint ends the run at once with CheckpointError naming the problem and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import torch
 from .builtin import ARCHITECTURE_ONLY_LABEL, MARKER_FILE
 from .checkpoint_files import PREPROCESSOR_FILE, check_preprocessor_config, read_preprocessor_config
 from .errors import CheckpointError
+from .hashing import file_sha256
 from .models import ModelFamily, family_for
 from .weights import Shapes, pickle_shapes, safetensors_shapes
 
@@ -43,14 +43,6 @@ try:  # transformers 5 validates config fields with huggingface_hub's strict dat
     _CONFIG_ERRORS += (StrictDataclassError,)
 except ImportError:  # older huggingface_hub: transformers 4 raises the builtin errors above
     pass
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -101,8 +93,8 @@ class Checkpoint:
             "model_type": self.model_type,
             "architecture_only": self.architecture_only,
             "weights_format": self.weights_format,
-            "config_sha256": sha256_file(self.path / "config.json"),
-            "weights_sha256": {p.name: sha256_file(p) for p in self.weight_files},
+            "config_sha256": file_sha256(self.path / "config.json"),
+            "weights_sha256": {p.name: file_sha256(p) for p in self.weight_files},
             "config": self.config,
         }
 

@@ -38,6 +38,8 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from .hashing import file_sha256
+
 #: bump when what an entry holds changes, so no old entry is read as a new one
 ENTRY_FORMAT = 1
 CACHE_MODES = ("off", "on", "refresh")
@@ -57,13 +59,6 @@ def sha256_tensor(tensor: torch.Tensor) -> str:
     digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
     return digest.hexdigest()
 
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -180,7 +175,7 @@ class ReferenceStore:
             raise CorruptEntry("manifest key differs from the entry's name")
         tensors_file = folder / TENSORS
         try:
-            found = _sha256_file(tensors_file)
+            found = file_sha256(tensors_file)
         except OSError as error:
             raise CorruptEntry(f"tensor file unreadable ({error.strerror or error})") from None
         if found != manifest.get("tensors_sha256"):
@@ -208,7 +203,7 @@ class ReferenceStore:
             save_file({name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in tensors.items()},
                       staging / TENSORS)
             manifest = {"key": key.to_dict(), "digest": key.digest, "names": sorted(tensors),
-                        "tensors_sha256": _sha256_file(staging / TENSORS), "metadata": dict(metadata),
+                        "tensors_sha256": file_sha256(staging / TENSORS), "metadata": dict(metadata),
                         "run_id": run_id, "created_at": _now()}
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
             target = self.folder(key)

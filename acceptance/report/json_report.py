@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..loading import sha256_file
+from ..hashing import file_sha256
 from ..models import known_family
 from ..results import RunResults
 from ..thresholds import Thresholds
@@ -161,7 +161,7 @@ def build_report(results: RunResults, verdict: Verdict, *, thresholds: Threshold
         "versions": _versions(results),
         "thresholds": {
             "path": str(thresholds.path),
-            "sha256": sha256_file(thresholds.path) if thresholds.path.is_file() else None,
+            "sha256": file_sha256(thresholds.path) if thresholds.path.is_file() else None,
             "accuracy": {"dtype": dtype, **asdict(thresholds.accuracy_for(dtype))},
             "latency": latency.thresholds.to_dict() if latency.thresholds else None,
             "values": thresholds.raw,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from acceptance.loading import sha256_file
+from acceptance.hashing import file_sha256
 from acceptance.metrics import compare
 from acceptance.report.json_report import (
     architecture_name,
@@ -72,7 +72,7 @@ def test_provenance():
     assert report["device"] == {"kind": "npu", "device": "npu:0", "name": "Ascend910", "count": 2,
                                 "accelerator": True, "selection": ["requested: npu:0"], "simulation": None}
     assert report["precision"]["settings"] == {"conv_allow_hf32": True, "matmul_allow_hf32": False}
-    assert report["thresholds"]["sha256"] == sha256_file(ROOT / "thresholds.toml")
+    assert report["thresholds"]["sha256"] == file_sha256(ROOT / "thresholds.toml")
     assert report["thresholds"]["accuracy"] == {"dtype": "float32", "max_relative_error": 0.01, "min_cosine": 0.99}
     assert report["thresholds"]["latency"] == {"device": "Ascend910*", "dtype": "float32", "batch_size": 1,
                                                "stale_fraction": None, "max_p50_ms": 12.0}
