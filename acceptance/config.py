@@ -66,6 +66,9 @@ class RunConfig:
     cpu_runs: int | None = None
     #: one profiled forward per side (acceptance/profiling.py)
     profile: str = "on"
+    #: operator-level drift (acceptance/operator_drift.py): auto, on, off; and the msprobe dump folder
+    ops: str = "auto"
+    dump: Path | None = None
     #: the option fields the user set (command line or environment): the others may follow from the limits
     given: frozenset[str] = frozenset()
 

@@ -21,6 +21,7 @@ SWEEP_PROFILES = ("quick", "full", "off")
 COMPILE_MODES = ("off", "on")
 REFERENCE_CACHE_MODES = ("off", "on", "refresh")
 PROFILE_MODES = ("off", "on")
+OPS_MODES = ("auto", "on", "off")
 ENV_PREFIX = "DINOV3_"
 
 
@@ -204,6 +205,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("profile", "on", "one profiled forward on the device and on the CPU reference (torch.profiler) after "
            "warm-up, outside the timed runs: operator tables, trace file; off skips it", _choice(PROFILE_MODES),
            "MODE"),
+    Option("ops", "auto", "operator-level drift: every torch API call on the device against the CPU reference's, "
+           "naming the first operator that goes wrong while its inputs were fine (msprobe's rule); auto runs it "
+           "when a probe point drifts, on always, off never", _choice(OPS_MODES), "MODE"),
+    Option("dump", None, "write both sides' operator captures in msprobe's PyTorch dump layout under DIR "
+           "(DIR/cpu/step0/rank0/dump.json and DIR/<device>/...), for 'msprobe compare'; implies --ops on",
+           _path, "DIR"),
     Option("compile", "off", "graph mode: on runs torch.compile (inductor; the torch_npu backend on NPU) "
            "against the CPU reference and eager latency; off skips it", _choice(COMPILE_MODES), "MODE"),
 )

@@ -19,6 +19,7 @@ from .sections import (
     DiagnosisSection,
     LatencySection,
     NightlySection,
+    OperatorsSection,
     ProfileSection,
     ReferenceSection,
     ServerSection,
@@ -74,6 +75,8 @@ class RunResults:
     reference: ReferenceSection = field(default_factory=ReferenceSection)
     #: one profiled forward per side (acceptance/profiling.py, --profile)
     profile: ProfileSection = field(default_factory=ProfileSection)
+    #: operator-level drift (acceptance/operator_drift.py, --ops)
+    operators: OperatorsSection = field(default_factory=OperatorsSection)
     #: a whole-server run (--device npu:all): each card's row and the server verdict
     server: ServerSection | None = None
 
@@ -106,6 +109,8 @@ class RunResults:
             found["reference"] = self.reference.to_dict()
         if self.profile.recorded:
             found["profile"] = self.profile.to_dict()
+        if self.operators.recorded:
+            found["operators"] = self.operators.to_dict()
         if self.server is not None:
             found["server"] = self.server.to_dict(self.determinism)
         for name, per_card in (("determinism", self.determinism), ("soak", self.soak)):

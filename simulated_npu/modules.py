@@ -1,10 +1,11 @@
-"""Faults that belong to a model's modules: a NaN or a wrong value out of one named module, a card
-lost after some forwards, a workspace leaked by every forward.
+"""Faults that belong to a model's modules: a NaN or a wrong value out of one named module, a wrong
+operator inside one, a card lost after some forwards, a workspace leaked by every forward.
 
 A card does not know module names; a faulty kernel in a model does show up in one module's
 output. Global module hooks (installed only when such a fault is asked for) follow the module
 stack, name each module by its path in the outermost model (``layer.7``, ``layer.7.mlp``) and
-apply the card's faults to the outputs that live on it.
+apply the card's faults to the outputs that live on it. Operator faults are applied by the runtime's
+dispatch, which asks ``current_path()`` which module is running.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ def install_if_needed(rt: Runtime) -> None:
     if any(card.faults.needs_module_hooks for card in rt.cards):
         torch.nn.modules.module.register_module_forward_pre_hook(_before)
         torch.nn.modules.module.register_module_forward_hook(_after, always_call=True)
+        rt.module_path = current_path  # only now is there a stack to read
+
+
+def current_path() -> str | None:
+    """The path of the innermost module running now (``model.layer.7.mlp.act_fn``, ``""`` for the model itself);
+    None outside every module. Looked up on demand: dispatch asks only on a card that has an op fault."""
+    if not _STACK:
+        return None
+    module, root = _STACK[-1]
+    return _path(root, module)
 
 
 def _card_of_module(module: torch.nn.Module) -> Card | None:

@@ -142,6 +142,8 @@ class Runtime:
         self.arithmetic = Arithmetic(self.registry)
         self.current = 0
         self.recorder: Recorder | None = None
+        #: the innermost running module's path (modules.current_path), set only where module hooks are installed
+        self.module_path: Callable[[], str | None] | None = None
 
     def card(self, index: int | None) -> Card:
         index = self.current if index is None else index
@@ -295,6 +297,10 @@ def dispatch(func: Any, args: tuple, kwargs: dict) -> Any:
     target.spend(seconds)
     if rt.recorder is not None and not func.is_view:
         rt.recorder.record(target, name, seconds * target.faults.slow)
+    if target.faults.ops and rt.module_path is not None:  # op faults install the module hooks
+        factor = target.faults.operator_factor(name, rt.module_path())
+        if factor != 1.0:
+            out = tree_map(lambda value: _faulty_output(value, factor, inputs), out)
 
     def wrap(value: Any) -> Any:
         if not isinstance(value, torch.Tensor) or isinstance(value, NpuTensor):
@@ -316,6 +322,14 @@ def _round_output(value: Any, rounding: Callable, inputs: dict[int, NpuTensor]) 
     if id(value) in inputs:  # an in-place result keeps its identity
         return value.copy_(rounding(value))
     return rounding(value)
+
+
+def _faulty_output(value: Any, factor: float, inputs: dict[int, NpuTensor]) -> Any:
+    """An op fault's wrong result: a new tensor, so that no input (nor what a view shares with one) changes.
+    Results written into a tensor the caller passed (in-place and out= forms) are left as they are."""
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point() or id(value) in inputs:
+        return value
+    return value * factor
 
 
 def _target_card(rt: Runtime, name: str, args: tuple, kwargs: dict, cards: dict[int, Card]) -> Card | None:

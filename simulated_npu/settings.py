@@ -9,7 +9,10 @@ first device call sees only that card:
   is the older generation whose float32 matrix work runs in float16 unless told otherwise).
 - ``SIMULATED_NPU_MEMORY``: each card's memory (default 64GiB, a 910B2's HBM).
 - ``SIMULATED_NPU_FAULTS``: faults per card, as the host numbers the cards, e.g.
-  ``5: nan=layer.7; 3: lost=1; 2: slow=3; 1: memory=2GiB; 0: leak=4MiB; 4: scale=layer.7.mlp*1.01``.
+  ``5: nan=layer.7; 3: lost=1; 2: slow=3; 1: memory=2GiB; 0: leak=4MiB; 4: scale=layer.7.mlp*1.01;
+  6: op=layer.7.mlp:gelu*1.01``. An ``op=MODULE:OPNAME*FACTOR`` fault is a wrong kernel: every floating output
+  of the aten operator OPNAME (``gelu``: no ``aten::``, no overload) run inside MODULE (the innermost running
+  module is MODULE or lies under it) is multiplied by FACTOR; a card may have several.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import os
 import re
 from dataclasses import dataclass, field
 
+import torch
+
 VISIBLE_DEVICES = "ASCEND_RT_VISIBLE_DEVICES"
 DEFAULT_CHIP = "Ascend910B2"
 DEFAULT_MEMORY = 64 * 2**30
 
-FAULT_GRAMMAR = ("CARD: key=value[, key=value]; ... with keys nan=MODULE, scale=MODULE*FACTOR, lost=FORWARDS, "
-                 "slow=FACTOR, memory=SIZE, leak=SIZE (e.g. '5: nan=layer.7; 2: slow=3')")
+FAULT_GRAMMAR = ("CARD: key=value[, key=value]; ... with keys nan=MODULE, scale=MODULE*FACTOR, "
+                 "op=MODULE:OPNAME*FACTOR (repeatable), lost=FORWARDS, slow=FACTOR, memory=SIZE, leak=SIZE "
+                 "(e.g. '5: nan=layer.7; 2: slow=3; 0: op=layer.7.mlp:gelu*1.01')")
 _UNITS = {"": 1, "b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6, "gb": 10**9}
 
 
@@ -34,6 +40,9 @@ class CardFaults:
     nan_module: str | None = None
     #: (module, factor): that module's output is multiplied by factor (a wrong value, not a NaN)
     scale: tuple[str, float] | None = None
+    #: (module, aten operator, factor), in the order given: that operator's floating outputs inside that module
+    #: are multiplied by factor (a wrong kernel; see operator_factor)
+    ops: list[tuple[str, str, float]] = field(default_factory=list)
     #: the card is lost once this many forwards have run on it (0: at its first forward)
     lost_after: int | None = None
     #: every operator takes this many times as long
@@ -47,6 +56,8 @@ class CardFaults:
         """The faults as SIMULATED_NPU_FAULTS spells them: ``nan=layer.7, slow=3``."""
         parts = [f"nan={self.nan_module}"] if self.nan_module else []
         parts += [f"scale={self.scale[0]}*{self.scale[1]:g}"] if self.scale else []
+        # repr, not :g, so that a factor such as 1.0000001 comes back exactly (2.0 as 2)
+        parts += [f"op={module}:{operator}*{repr(factor).removesuffix('.0')}" for module, operator, factor in self.ops]
         parts += [f"lost={self.lost_after}"] if self.lost_after is not None else []
         parts += [f"slow={self.slow:g}"] if self.slow != 1.0 else []
         parts += [f"memory={self.memory}"] if self.memory is not None else []
@@ -55,7 +66,18 @@ class CardFaults:
 
     @property
     def needs_module_hooks(self) -> bool:
-        return bool(self.nan_module or self.scale or self.lost_after is not None or self.leak)
+        return bool(self.nan_module or self.scale or self.ops or self.lost_after is not None or self.leak)
+
+    def operator_factor(self, operator: str, path: str | None) -> float:
+        """What the op faults multiply ``operator``'s outputs by when the innermost running module is at ``path``
+        (None: outside every module): the product of the faults naming that operator and a module that is the
+        path or encloses it (``layer.7.mlp`` encloses ``layer.7.mlp.act_fn``, under any prefix the release adds,
+        as module faults allow: ``model.layer.7.mlp.act_fn``); 1.0 for none."""
+        factor = 1.0
+        for module, name, value in self.ops:
+            if name == operator and path is not None and f".{module}." in f".{path}.":
+                factor *= value
+        return factor
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,15 @@ def parse_faults(text: str) -> dict[int, CardFaults]:
                     if not star or not module:
                         raise ValueError("scale takes MODULE*FACTOR")
                     card.scale = (module, float(factor))
+                elif key == "op":
+                    target, star, factor = value.rpartition("*")
+                    module, colon, operator = (part.strip() for part in target.partition(":"))
+                    if not star or not colon or not module or not re.fullmatch(r"[A-Za-z_]\w*", operator):
+                        raise ValueError("op takes MODULE:OPNAME*FACTOR, OPNAME an aten operator's name without "
+                                         "aten:: or an overload (gelu, linear)")
+                    if not hasattr(torch.ops.aten, operator):  # a misspelt name would silently never match
+                        raise ValueError(f"torch has no aten operator {operator!r}")
+                    card.ops.append((module, operator, float(factor)))
                 elif key == "lost":
                     card.lost_after = int(value)
                 elif key == "slow":

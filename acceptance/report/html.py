@@ -264,8 +264,14 @@ def _profile_html(report: Mapping[str, Any]) -> str:
     return profile_html(report)
 
 
+def _operators_html(report: Mapping[str, Any]) -> str:
+    from .html_operators import operators_html  # noqa: PLC0415 - html_operators imports this module's helpers
+
+    return operators_html(report)
+
+
 SECTIONS = (verdict_banner, _server_html, hardware_facts, accuracy_table, latency_table, latency_plots,
-            _profile_html, diagnosis_table, _scale_html, provenance_table)
+            _profile_html, diagnosis_table, _operators_html, _scale_html, provenance_table)
 
 
 def _section(render, report: Mapping[str, Any]) -> str:

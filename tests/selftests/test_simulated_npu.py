@@ -399,3 +399,77 @@ def test_moves_between_cards_faults_on_views_and_copies_to_the_host(python_run):
         print("ok")
     """, SIMULATED_NPU_CARDS="2", SIMULATED_NPU_FAULTS="0: scale=inner*2")
     assert "ok" in out
+
+
+# ---- operator faults: a wrong kernel inside one module ----
+
+def test_op_faults_parse_spell_back_as_given_and_refuse_bad_specs(python_run):
+    out = _script(python_run, """
+        from simulated_npu.settings import FAULT_GRAMMAR, parse_faults
+        faults = parse_faults("0: op=layer.7.mlp:gelu*1.01, op=layer.3:linear*0.9, slow=2; 2: op=layer.1:gelu*2")
+        card = faults[0]
+        assert card.ops == [("layer.7.mlp", "gelu", 1.01), ("layer.3", "linear", 0.9)], card.ops
+        assert card.describe() == "op=layer.7.mlp:gelu*1.01, op=layer.3:linear*0.9, slow=2", card.describe()
+        assert parse_faults("0: " + card.describe())[0] == card and card.needs_module_hooks
+        assert faults[2].describe() == "op=layer.1:gelu*2"
+        assert parse_faults("0: op=layer.1:gelu*1.0000001")[0].describe() == "op=layer.1:gelu*1.0000001"
+        # the module or any module under it, under any prefix the release adds; that operator only
+        for operator, path, factor in (("gelu", "layer.7.mlp", 1.01), ("gelu", "model.layer.7.mlp.act_fn", 1.01),
+                                       ("linear", "layer.3.mlp.up_proj", 0.9), ("gelu", "layer.7", 1.0),
+                                       ("gelu", "layer.17.mlp", 1.0), ("gelu", "layer.7.mlpx", 1.0),
+                                       ("gelu", "layer.3", 1.0), ("gelu", None, 1.0), ("mul", "layer.7.mlp", 1.0)):
+            assert card.operator_factor(operator, path) == factor, (operator, path)
+        for bad in ("op=layer.7.mlp*1.01", "op=layer.7.mlp:gelu", "op=:gelu*2", "op=layer.7:*2",
+                    "op=layer.7:aten::gelu*2", "op=layer.7:gelu.default*2", "op=layer.7:gelu*x", "op=layer.7:geluu*2"):
+            try:
+                parse_faults("0: " + bad)
+            except ValueError as error:
+                assert f"item {bad!r}" in str(error) and str(error).endswith(FAULT_GRAMMAR), error
+                print(error)
+            else:
+                raise AssertionError(f"{bad} was accepted")
+    """)
+    assert "op takes MODULE:OPNAME*FACTOR" in out and "torch has no aten operator 'geluu'" in out
+
+
+def test_an_op_fault_changes_that_operator_inside_that_module_only(python_run):
+    """Card 0 has the faults, card 1 runs the same model clean: layer.0 (with its own gelu) is bitwise the same,
+    layer.1's gelu comes out 1.01 times too large, its down_proj (a second fault) twice, and F.gelu outside any
+    module is untouched."""
+    out = _script(python_run, """
+        import copy
+        import torch.nn.functional as F
+        from transformers import DINOv3ViTConfig, DINOv3ViTModel
+        torch.manual_seed(0)
+        model = DINOv3ViTModel(DINOv3ViTConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                               num_attention_heads=2)).eval()
+        faulty, clean = copy.deepcopy(model).to("npu:0"), model.to("npu:1")
+        pixels = torch.randn(1, 3, 224, 224)
+        wanted = ("layer.0", "layer.1.mlp.act_fn", "layer.1.mlp", "layer.1.mlp.down_proj")
+
+        def run(model, device):
+            seen, modules = {}, {name.removeprefix("model."): module for name, module in model.named_modules()}
+            for name in wanted:  # transformers 5 nests the blocks as model.layer.N
+                modules[name].register_forward_hook(lambda module, args, output, name=name: seen.__setitem__(
+                    name, (output[0] if isinstance(output, tuple) else output).cpu()))
+            with torch.inference_mode():
+                last = model(pixel_values=pixels.to(device)).last_hidden_state.cpu()
+            return seen, last, modules
+
+        (bad, bad_last, _), (good, good_last, modules) = run(faulty, "npu:0"), run(clean, "npu:1")
+        assert torch.equal(bad["layer.0"], good["layer.0"])
+        assert torch.equal(bad["layer.1.mlp.act_fn"], good["layer.1.mlp.act_fn"] * 1.01)
+        assert not torch.equal(bad["layer.1.mlp"], good["layer.1.mlp"])
+        down = modules["layer.1.mlp.down_proj"]
+        with torch.inference_mode():
+            expected = F.linear(good["layer.1.mlp.act_fn"] * 1.01, down.weight.cpu(), down.bias.cpu()) * 2
+        assert torch.equal(bad["layer.1.mlp"], expected)
+        assert not torch.equal(bad_last, good_last)
+        rows = torch.randn(8, 64)
+        for mode in (torch.inference_mode(), torch.no_grad()):
+            with mode:
+                assert torch.equal(F.gelu(rows.to("npu:0")).cpu(), F.gelu(rows))
+        print("ok")
+    """, SIMULATED_NPU_CARDS="2",
+        SIMULATED_NPU_FAULTS="0: op=layer.1.mlp:gelu*1.01, op=layer.1.mlp.down_proj:linear*2")
+    assert "ok" in out
