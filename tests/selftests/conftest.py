@@ -24,9 +24,9 @@ SUITE_TOTAL = SUITE_PASSED + SUITE_SKIPPED
 SUITE_COUNTS = {"passed": SUITE_PASSED, "skipped": SUITE_SKIPPED}
 
 
-def expect_suite(result: pytest.RunResult, passed: int = 0, failed: int = 0, **others: int) -> None:
-    """Assert a whole acceptance run's outcomes: the suite as usual, changed by ``passed``/``failed``."""
-    result.assert_outcomes(passed=SUITE_PASSED + passed, failed=failed, skipped=SUITE_SKIPPED, **others)
+def expect_suite(result: pytest.RunResult, passed: int = 0, failed: int = 0, skipped: int = 0, **others: int) -> None:
+    """Assert a whole acceptance run's outcomes: the suite as usual, changed by ``passed``/``failed``/``skipped``."""
+    result.assert_outcomes(passed=SUITE_PASSED + passed, failed=failed, skipped=SUITE_SKIPPED + skipped, **others)
 
 
 #: hidden 64, 2 layers: a forward pass takes milliseconds

@@ -15,7 +15,8 @@ import torch
 from acceptance.baseline import RegressionCheck, RegressionLimits
 from acceptance.metrics import TensorComparison, compare
 from acceptance.reference_cache import CacheUse, ModelIdentity
-from acceptance.sections import ProfileSection
+from acceptance.operator_drift import OperatorDrift, OperatorRow, TensorMetrics
+from acceptance.sections import OperatorsSection, ProfileSection
 from tests.selftests.test_profile_library import stand_in_profile
 from acceptance.report.json_report import build_report
 from acceptance.report.schema import fragment_errors, load_schema, schema_errors
@@ -44,7 +45,8 @@ from acceptance.timing import LatencyStats
 from .conftest import ROOT
 from .reporting_samples import RULES, sample_results
 
-ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak", "reference", "profile"}
+ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak", "reference", "profile",
+                "operators"}
 #: and the whole-server section, written only by --device npu:all / npu:0,2,5 runs
 EVERY_SECTION = ALL_SECTIONS | {"server"}
 
@@ -125,6 +127,13 @@ def full_results():
                  from_run="20250101-000000-node-1-npu0", seconds=0.6, stored=True)]
     results.profile = ProfileSection(batch_size=1, dtype="float32", cpu=stand_in_profile("cpu"),
                                      device=stand_in_profile("device"))
+    metrics = TensorMetrics(0.999, 0.02, 0.01, 0.0, 0.0, 0.01, True, True)
+    rows = (OperatorRow(0, "Functional.gelu.0.forward", "Functional.gelu", "layer.0.mlp.act_fn", (1, 201, 3072),
+                        "float32", "float32", metrics, 1.0, 1.0, 0.0, "error", "off by 1 %"),
+            OperatorRow(1, "Torch.arange.0.forward", "Torch.arange", "rope_embeddings", (14,), "float32", "float32",
+                        metrics, None, None, None, "pass"))
+    results.operators = OperatorsSection(drift=OperatorDrift(rows=rows, dtype="float32", costs={"spilled_bytes": 1.0},
+                                                             dumps={"cpu": "/d/cpu/step0/rank0/dump.json"}))
     results.server = ServerSection(spec="npu:0,1", listed=["npu:0", "npu:1"])
     card = results.server.card("npu:0", "Ascend910")
     card.comparisons["last_hidden_state"], card.latency, card.latency_mode = _comparison(), _stats(), "sequential"

@@ -47,13 +47,15 @@ def nan_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
 def test_nan_weights_never_pass(suite, nan_checkpoint):
     result = suite("--model-path", str(nan_checkpoint), "--device", "cpu")
     # shapes, dtypes and timing still work; finiteness (4), accuracy (2), consistency (2), the layers (2),
-    # the dtype matrix, the fingerprint, the sweep and determinism fail: 14 checks, none passed by a NaN
-    expect_suite(result, passed=-14, failed=14)
+    # the dtype matrix, the fingerprint, the sweep and determinism fail: 14 checks, none passed by a NaN;
+    # the layers drift, so the operator comparison runs (--ops auto): its operators line up, and the first
+    # operator that makes a NaN fails it
+    expect_suite(result, passed=-13, failed=15, skipped=-2)
     result.stdout.fnmatch_lines([  # in the order pytest reports the failures
         "*12864 NaN/Inf values in the device last_hidden_state (first at index [[]0, 0, 0[]])*NaN/Inf never passes*",
         "*device last_hidden_state has 12864 NaN/Inf values, the first at index [[]0, 0, 0[]]; allowed 0*",
         "*reference pooler_output has 64 NaN/Inf values, the first at index [[]0, 0[]]; allowed 0*",
-        f"*problems: 14 of {SUITE_TOTAL} checks did not pass*",
+        f"*problems: 15 of {SUITE_TOTAL} checks did not pass*",
     ])
     assert "Traceback" not in result.stdout.str()
 
