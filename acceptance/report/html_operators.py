@@ -21,7 +21,7 @@ def operators_html(report: Mapping[str, Any]) -> str:
     section = (report.get("sections") or {}).get("operators")
     if not section:
         return ""
-    parts = ["<h3>Operator-level drift (msprobe's rule)</h3>"]
+    parts = ["<h3>Operator-level drift (msprobe's rules and the suite's growth rule)</h3>"]
     if section.get("skipped") and not section.get("operators"):
         return parts[0] + f'<p class="dinov3-note">not run: {esc(section["skipped"])}</p>'
     counts = section.get("counts") or {}

@@ -38,8 +38,9 @@ def operator_drift_png(section: Mapping[str, Any]) -> bytes:
     if first:
         index = next(index for index, row in enumerate(rows) if row["name"] == first)
         axes.axvline(index, color=STATUS_COLOURS["error"], linestyle="--", linewidth=0.8)
+        right_half = index > len(rows) / 2  # the label goes inside the axes, on the side with room
         axes.annotate(f"{first}\n{rows[index]['module']}", (index, axes.get_ylim()[1]), fontsize=7,
-                      ha="left", va="top", color=STATUS_COLOURS["error"])
+                      ha="right" if right_half else "left", va="top", color=STATUS_COLOURS["error"])
     axes.set_yscale("log")
     axes.set_ylim(bottom=PLOT_FLOOR)
     axes.set_xlabel("operator, in forward order")
