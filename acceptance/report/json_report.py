@@ -34,6 +34,8 @@ from .verdict import Verdict
 
 SCHEMA_ID = "dinov3-acceptance/benchmark_report"
 SCHEMA_VERSION = 1
+#: the whole schema's file name, beside the report in its run folder and in the report folder ("$schema")
+SCHEMA_FILE_NAME = "benchmark_report.schema.json"
 REPORT_FILE = "benchmark_report.json"
 HTML_FILE = "acceptance.html"
 JUNIT_FILE = "junit.xml"
@@ -139,6 +141,7 @@ def build_report(results: RunResults, verdict: Verdict, *, thresholds: Threshold
     sections = results.sections()
     sections.pop("latency", None)  # the report's "performance" block, in the seed's layout
     report = {
+        "$schema": SCHEMA_FILE_NAME,
         "schema": SCHEMA_ID,
         "schema_version": SCHEMA_VERSION,
         "title": report_title(results),

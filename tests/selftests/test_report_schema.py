@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import fields
@@ -19,7 +20,7 @@ from acceptance.operator_drift import OperatorDrift, OperatorRow, TensorMetrics
 from acceptance.sections import OperatorsSection, ProfileSection
 from tests.selftests.test_profile_library import stand_in_profile
 from acceptance.report.json_report import build_report
-from acceptance.report.schema import fragment_errors, load_schema, schema_errors
+from acceptance.report.schema import SCHEMA_FILE, fragment_errors, load_schema, schema_errors, schema_text
 from acceptance.report.verdict import decide
 from acceptance.sections import (
     CardCheck,
@@ -51,6 +52,46 @@ ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "dete
 EVERY_SECTION = ALL_SECTIONS | {"server"}
 
 
+STOCK_VALIDATOR = """
+import json, sys
+from pathlib import Path
+from jsonschema import Draft202012Validator
+report_file = Path(sys.argv[1])
+report = json.loads(report_file.read_text())
+schema = json.loads((report_file.parent / report["$schema"]).read_text())
+Draft202012Validator.check_schema(schema)
+errors = [error.message for error in Draft202012Validator(schema).iter_errors(report)]
+assert not any(name.startswith(("acceptance", "fixtures")) for name in sys.modules)
+print("valid" if not errors else "invalid: " + errors[0])
+"""
+
+
+def _stock_validation(report_file) -> tuple[int, str]:
+    """Validate with jsonschema alone (python -I: no suite on the path), as a dashboard or CI step outside would."""
+    done = subprocess.run([sys.executable, "-I", "-c", STOCK_VALIDATOR, str(report_file)], capture_output=True,
+                          text=True, cwd=report_file.parent, timeout=120)
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def test_the_shipped_schema_file_is_whole_and_current(tmp_path):
+    """benchmark_report.schema.json is the composed schema (python -m acceptance.report.schema writes it), so a
+    report validates against the file alone; an old report (no "$schema", no later sections) still does."""
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), \
+        "benchmark_report.schema.json is not current: run python -m acceptance.report.schema"
+    report = full_report()
+    (tmp_path / "benchmark_report.json").write_text(json.dumps(report))
+    shutil.copyfile(SCHEMA_FILE, tmp_path / "benchmark_report.schema.json")
+    assert _stock_validation(tmp_path / "benchmark_report.json") == (0, "valid")
+    old = copy.deepcopy(report)
+    old.pop("$schema")
+    old["sections"].pop("operators")
+    assert schema_errors(old) == []
+    report["verdict"]["status"] = "PASSED"
+    (tmp_path / "benchmark_report.json").write_text(json.dumps(report))
+    code, said = _stock_validation(tmp_path / "benchmark_report.json")
+    assert said.startswith("invalid: 'PASSED' is not one of"), said
+
+
 def test_a_full_run_report_validates(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
     """Every section present from a real run: sweep, soak, determinism, nightly (--save-baseline), diagnosis,
     utilisation, and graph mode skipped for want of a backend."""
@@ -65,6 +106,9 @@ def test_a_full_run_report_validates(run_suite, tiny_checkpoint, tmp_path, monke
     assert outcomes.get("failed", 0) == 0 and outcomes.get("error", 0) == 0, result.stdout.str()
     report = json.loads((tmp_path / "reports" / "benchmark_report.json").read_text())
     assert schema_errors(report) == [], schema_errors(report)
+    # the run folder and the report folder hold the schema the report names: a stock validator needs nothing else
+    assert report["$schema"] == "benchmark_report.schema.json" and "benchmark_report.schema.json" in report["run"]["files"]
+    assert _stock_validation(tmp_path / "reports" / "benchmark_report.json") == (0, "valid")
     sections = report["sections"]
     assert set(sections) == ALL_SECTIONS, sorted(sections)
     assert set(sections["diagnosis"]) == {"precision", "layers", "layer_dtype", "layer_limits",

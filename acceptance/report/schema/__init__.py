@@ -1,10 +1,16 @@
 """The JSON Schema of benchmark_report.json, shipped with the suite, and a validator for it.
 
-One source of truth per part: benchmark_report.schema.json is the frame (the
+One source of truth per part: benchmark_report.frame.json is the frame (the
 run, model, device, accuracy ... blocks and the shared ``$defs``); the
 "performance" block and every entry of "sections" are the schema fragments of
 the section types in acceptance/sections.py, beside the ``to_dict()`` that
 writes them, composed into the frame here. ``load_schema()`` is the whole schema.
+
+benchmark_report.schema.json is that whole schema written out (``python -m
+acceptance.report.schema`` regenerates it; a self-test fails when it is not
+current), so a dashboard or a CI step validates a report with any JSON Schema
+validator and no code of the suite. Every run folder gets a copy beside its
+report, which names it in ``$schema``.
 
 jsonschema is imported only when a report is validated (the suite's own tests,
 the fleet merge), so writing a report never depends on it.
@@ -20,6 +26,8 @@ from typing import Any, Mapping
 
 from ...sections import DEFS, SECTION_SCHEMAS, LatencySection
 
+FRAME_FILE = Path(__file__).with_name("benchmark_report.frame.json")
+#: the whole schema, generated from the frame and the section types (the file a report's "$schema" names)
 SCHEMA_FILE = Path(__file__).with_name("benchmark_report.schema.json")
 
 
@@ -32,14 +40,20 @@ def compose(frame: Mapping[str, Any]) -> dict[str, Any]:
                               "additionalProperties": False}
     clashes = sorted(set(DEFS) & set(schema["$defs"]))
     if clashes:
-        raise ValueError(f"acceptance/sections.py DEFS redefine {clashes} of {SCHEMA_FILE.name}")
+        raise ValueError(f"acceptance/sections.py DEFS redefine {clashes} of {FRAME_FILE.name}")
     schema["$defs"].update(copy.deepcopy(DEFS))
     return schema
 
 
 @lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    return compose(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+    """The whole schema, composed from its sources (not read from the generated file)."""
+    return compose(json.loads(FRAME_FILE.read_text(encoding="utf-8")))
+
+
+def schema_text() -> str:
+    """The whole schema as benchmark_report.schema.json holds it."""
+    return json.dumps(load_schema(), indent=1, ensure_ascii=False) + "\n"
 
 
 def _errors(schema: Mapping[str, Any], value: Any) -> list[str]:
