@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 
 from acceptance.errors import AcceptanceError
-from acceptance.report.fleet import fleet_html, fleet_text, load_report, merge, report_paths
+from acceptance.report.fleet import (
+    fleet_html,
+    fleet_text,
+    load_report,
+    merge,
+    report_paths,
+)
 from acceptance.report.json_report import dumps, write_atomic
 from acceptance.report.verdict import PASS
 

@@ -26,7 +26,8 @@ if cards is not None:
     if [row["card"] for row in rows] != [f"npu:{card}" for card in range(cards)] or \
             any(row["verdict"] != "PASS" for row in rows):
         problems.append(f"the server rows are not {cards} PASS rows: {[(row['card'], row['verdict']) for row in rows]}")
-if not (folder / "acceptance.html").is_file() or "simulated NPU (not hardware)" not in (folder / "acceptance.html").read_text():
+if not (folder / "acceptance.html").is_file() or \
+        "simulated NPU (not hardware)" not in (folder / "acceptance.html").read_text():
     problems.append("the HTML report does not say simulated NPU (not hardware)")
 print(f"simulated-card report {folder}: {verdict['status']}, {verdict['counts']}")
 if problems:

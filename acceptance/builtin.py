@@ -123,7 +123,8 @@ def write_checkpoint(folder: Path, config_overrides: dict[str, Any] | None = Non
     model = family.build_model(config_overrides)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
-    reseed_weights(folder / "model.safetensors", seed, model.config.initializer_range, norm_parameters(model),
+    reseed_weights(folder / "model.safetensors", seed, getattr(model, "config").initializer_range,
+                   norm_parameters(model),
                    family.layer_scale_suffix, family.layer_scale_value(model.config))
     if preprocessor is not None:
         (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n")

@@ -45,7 +45,9 @@ def _is_int(value: Any) -> bool:
 def _is_activation(value: Any) -> bool:
     if not isinstance(value, str):
         return False
-    from transformers.activations import ACT2FN  # torch: only when a config.json is checked
+    from transformers.activations import (
+        ACT2FN,  # torch: only when a config.json is checked
+    )
 
     return value in ACT2FN
 

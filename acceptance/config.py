@@ -12,7 +12,6 @@ from .options import OPTIONS, resolve
 from .peak_table import PeakTable, load_peak_table
 from .thresholds import LATENCY_LIMITS, Thresholds, load_thresholds
 
-
 #: option fields kept under another name here (``thresholds`` holds the parsed file, not its path)
 _STORED_AS = {"thresholds": "thresholds_path", "peak_flops": "peak_flops_path"}
 

@@ -74,7 +74,7 @@ class InputImage:
         staging = path.with_name(f".{name}.{os.getpid()}")
         staging.write_bytes(data)
         os.replace(staging, path)
-        record = {"path": str(path), "file_sha256": hashlib.sha256(data).hexdigest(),
+        record: dict[str, object] = {"path": str(path), "file_sha256": hashlib.sha256(data).hexdigest(),
                   "pixel_sha256": self.pixel_sha256, "size": list(self.image.size), "mode": self.image.mode,
                   "source": self.source, "conversions": list(self.conversions)}
         if self.user_file is not None:  # file_sha256 above is the PNG copy's; this is the file the user gave
@@ -101,7 +101,8 @@ def open_image(path: Path) -> InputImage:
             frames = getattr(handle, "n_frames", 1)
             handle.load()
             image = handle.copy()
-            original = {"path": str(path.resolve()), "sha256": file_sha256(path), "format": handle.format,
+            original: dict[str, object] = {"path": str(path.resolve()), "sha256": file_sha256(path),
+                                           "format": handle.format,
                         "size_bytes": path.stat().st_size, "width": handle.width, "height": handle.height,
                         "mode": handle.mode}
     except FileNotFoundError:

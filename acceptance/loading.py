@@ -20,7 +20,11 @@ from typing import Any
 import torch
 
 from .builtin import ARCHITECTURE_ONLY_LABEL, MARKER_FILE
-from .checkpoint_files import PREPROCESSOR_FILE, check_preprocessor_config, read_preprocessor_config
+from .checkpoint_files import (
+    PREPROCESSOR_FILE,
+    check_preprocessor_config,
+    read_preprocessor_config,
+)
 from .errors import CheckpointError
 from .hashing import file_sha256
 from .models import ModelFamily, family_for

@@ -34,7 +34,7 @@ def _empty(value: Any) -> bool:
 
 
 def _mutable_section(value: Any) -> bool:
-    return is_dataclass(value) and not isinstance(value, type) and not value.__dataclass_params__.frozen
+    return is_dataclass(value) and not isinstance(value, type) and not getattr(value, "__dataclass_params__").frozen
 
 
 def merged(into: Any, part: Any) -> Any:

@@ -32,7 +32,9 @@ RANK_FOLDER = Path("step0") / "rank0"
 
 def _number(value: float) -> float | str:
     # JSON has no NaN/Infinity: msprobe writes the words, and reads them back as such
-    return value if math.isfinite(value) else ("NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity"))
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _statistics(tensor: torch.Tensor) -> dict[str, Any]:

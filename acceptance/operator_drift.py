@@ -41,7 +41,14 @@ from typing import Any, Callable
 import torch
 
 from .metrics import relative_error
-from .operators import CapturedTensor, ModuleCall, OperatorCall, OperatorSink, Tee, capture_operators
+from .operators import (
+    CapturedTensor,
+    ModuleCall,
+    OperatorCall,
+    OperatorSink,
+    Tee,
+    capture_operators,
+)
 
 #: msprobe's thresholds (msprobe/core/compare/indicator_analysis/algorithm.py, CompareConst)
 ONE_THOUSANDTH = 0.001
@@ -83,7 +90,8 @@ class TensorMetrics:
 
 def tensor_metrics(reference: torch.Tensor, candidate: torch.Tensor) -> TensorMetrics:
     """msprobe's comparison of one tensor pair (computed in float64; NaN where a side is not finite)."""
-    ref, cand = reference.detach().to("cpu", torch.float64).flatten(), candidate.detach().to("cpu", torch.float64).flatten()
+    ref = reference.detach().to("cpu", torch.float64).flatten()
+    cand = candidate.detach().to("cpu", torch.float64).flatten()
     device_finite, reference_finite = bool(torch.isfinite(cand).all()), bool(torch.isfinite(ref).all())
     if not (device_finite and reference_finite) or ref.numel() == 0:
         nan = math.nan if ref.numel() else 1.0
@@ -205,15 +213,18 @@ def msprobe_status(inputs: list[TensorMetrics], outputs: list[TensorMetrics], sh
     if shapes_differ:
         return "error", "the device's output shape differs from the reference's"
     in_ratio, out_ratio = _lowest([m.one_thousandth for m in inputs]), _lowest([m.one_thousandth for m in outputs])
-    if in_ratio is not None and out_ratio is not None and in_ratio > INPUT_RATIO_FINE and out_ratio < OUTPUT_RATIO_WRONG:
+    if (in_ratio is not None and out_ratio is not None and in_ratio > INPUT_RATIO_FINE
+            and out_ratio < OUTPUT_RATIO_WRONG):
         worst = min(outputs, key=lambda m: m.one_thousandth)
-        return "error", (f"output one-thousandth error ratio {out_ratio:.4f} (< {OUTPUT_RATIO_WRONG}) while its inputs' "
+        return "error", (f"output one-thousandth error ratio {out_ratio:.4f} (< {OUTPUT_RATIO_WRONG}) "
+                         f"while its inputs' "
                          f"lowest is {in_ratio:.4f} (> {INPUT_RATIO_FINE}): the output went wrong although its inputs "
                          f"were fine; relative error {worst.relative_error:.4%}, max relative error "
                          f"{worst.max_relative_err:.3e}, cosine {worst.cosine:.6f}")
     in_cos, out_cos = _lowest([m.cosine for m in inputs]), _lowest([m.cosine for m in outputs])
     if in_cos is not None and out_cos is not None and in_cos > INPUT_COSINE_FINE and in_cos - out_cos > COSINE_DROP:
-        return "warning", f"output cosine {out_cos:.6f} is more than {COSINE_DROP} below its inputs' lowest ({in_cos:.6f})"
+        return "warning", (f"output cosine {out_cos:.6f} is more than {COSINE_DROP} below its inputs' lowest "
+                           f"({in_cos:.6f})")
     in_err, out_err = _highest([m.relative_error for m in inputs]), _highest([m.relative_error for m in outputs])
     floor = GROWTH_FLOOR.get(dtype or "", math.inf)
     if in_err is not None and out_err is not None and out_err > max(GROWTH * in_err, floor):
@@ -244,7 +255,9 @@ class DeviceComparison:
             return
         self.seen.add(call.key)
         _, entries = found
-        inputs, outputs, shapes_differ = [], [], False
+        inputs: list[TensorMetrics] = []
+        outputs: list[TensorMetrics] = []
+        shapes_differ = False
         first_output: tuple[CapturedTensor, torch.Tensor] | None = None
         for item in tensors:
             role = _role_name(item.role)

@@ -17,7 +17,7 @@ def forward(model: torch.nn.Module, pixel_values: torch.Tensor) -> dict[str, tor
 
 def describe_outputs(outputs: dict[str, torch.Tensor]) -> dict[str, dict[str, object]]:
     """Shape, dtype, mean and std of each output (the seed's log lines), for the reports."""
-    summary = {}
+    summary: dict[str, dict[str, object]] = {}
     for name, tensor in outputs.items():
         values = tensor.detach().to("cpu", torch.float64)
         summary[name] = {"shape": list(tensor.shape), "dtype": str(tensor.dtype).replace("torch.", ""),

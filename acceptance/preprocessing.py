@@ -18,7 +18,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .builtin import PREPROCESSOR_CONFIG
-from .checkpoint_files import PREPROCESSOR_FILE, check_normalisation, read_preprocessor_config
+from .checkpoint_files import (
+    PREPROCESSOR_FILE,
+    check_normalisation,
+    read_preprocessor_config,
+)
 from .errors import CheckpointError
 
 __all__ = ["PREPROCESSOR_FILE", "Preprocessor", "check_normalisation", "dinov3_pipeline", "load_preprocessor"]

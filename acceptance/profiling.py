@@ -151,7 +151,7 @@ def profile_forward(backend: Any, device_label: str, side: str, forward: Callabl
         trace: str | None = _relative(backend.export_trace(profiler, trace_dir, side), run_dir)
     except (RuntimeError, OSError, AttributeError) as error:
         trace = None
-        trace_error = f"trace not written ({type(error).__name__}: {error})"
+        trace_error: str | None = f"trace not written ({type(error).__name__}: {error})"
     else:
         trace_error = None
     try:

@@ -26,9 +26,9 @@ from .thresholds import LATENCY_LIMITS
 if TYPE_CHECKING:  # annotations only: the schema (read by the fleet merge) must not import torch
     from .baseline import RegressionCheck, RegressionLimits
     from .drift import LayerDrift
-    from .operator_drift import OperatorDrift
     from .fingerprint import Fingerprint
     from .metrics import TensorComparison
+    from .operator_drift import OperatorDrift
     from .thresholds import AccuracyLimits, LatencyLimits, LimitVerdict
     from .timing import LatencyStats
 
@@ -482,7 +482,8 @@ class CardRecord:
     visible_devices: str | None = None
 
     SCHEMA = closed({
-        "card": STRING, "name": STRING, "bus_id": OPTIONAL_STRING, "verdict": {"enum": [CARD_PASS, CARD_FAIL, CARD_NOT_RUN]},
+        "card": STRING, "name": STRING, "bus_id": OPTIONAL_STRING,
+        "verdict": {"enum": [CARD_PASS, CARD_FAIL, CARD_NOT_RUN]},
         "reasons": array(STRING), "counts": mapping(COUNT),
         "accuracy": mapping(closed({"relative_error": METRIC, "cosine": METRIC, "max_abs_diff": METRIC,
                                     "finite": BOOL})),

@@ -18,12 +18,12 @@ from .bounds import at_least, less_than
 from .options import DTYPES, SWEEP_PROFILES
 from .tables import (
     BOOL,
+    GLOB,
     NON_NEGATIVE,
     NON_NEGATIVE_INT,
     NUMBER,
     POSITIVE_INT,
     STRING_LIST,
-    GLOB,
     Key,
     Source,
     choice,
@@ -39,8 +39,12 @@ from .tables import (
 class Compared(Protocol):
     """What the accuracy rule reads: a TensorComparison, a LayerRow."""
 
-    relative_error: float
-    cosine: float
+    # read-only: frozen dataclasses (TensorComparison, LayerRow) satisfy it
+    @property
+    def relative_error(self) -> float: ...
+
+    @property
+    def cosine(self) -> float: ...
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,12 @@ PERCENTILES = {"p50_ms": 50, "p90_ms": 90, "p99_ms": 99}
 class SynchronizedDevice(Protocol):
     """What timing needs from acceptance.devices.Device."""
 
-    torch_device: torch.device
-    backend: Any
+    # read-only: the frozen Device satisfies it
+    @property
+    def torch_device(self) -> torch.device: ...
+
+    @property
+    def backend(self) -> Any: ...
 
     def synchronize(self) -> None: ...
 
@@ -133,7 +137,7 @@ def summarize(samples_ms: Sequence[float], batch_size: int, cold_ms: float | Non
     values = [float(v) for v in samples_ms]
     count = len(values)
     unavailable: dict[str, str] = {}
-    percentiles: dict[str, float | None] = {}
+    percentiles: dict[str, Any] = {}  # field name -> float or None (typed by LatencyStats)
     for name, p in PERCENTILES.items():
         needed = min_samples_for(p)
         if count < needed:
@@ -142,7 +146,8 @@ def summarize(samples_ms: Sequence[float], batch_size: int, cold_ms: float | Non
     std: float | None = None
     if count < 2:
         unavailable["std_ms"] = f"needs >= 2 samples, have {count}"
-    common = {"samples": count, "batch_size": batch_size, "cold_ms": cold_ms, "timing_method": timing_method,
+    common: dict[str, Any] = {"samples": count, "batch_size": batch_size, "cold_ms": cold_ms,
+                              "timing_method": timing_method,
               **_summarize_events(event_samples_ms)}
 
     nonfinite = sum(not math.isfinite(v) for v in values)

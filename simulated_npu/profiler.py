@@ -82,7 +82,8 @@ def tensorboard_trace_handler(dir_name: str, worker_name: str | None = None, ana
 
     def handler(prof: profile) -> None:
         worker = worker_name or f"{socket.gethostname()}_{os.getpid()}"
-        folder = Path(dir_name) / f"{worker}_{time.strftime('%Y%m%d%H%M%S')}{int(time.time() * 1000) % 1000:03d}_ascend_pt"
+        folder = Path(dir_name) / (f"{worker}_{time.strftime('%Y%m%d%H%M%S')}"
+                                   f"{int(time.time() * 1000) % 1000:03d}_ascend_pt")
         write_op_statistic(prof.recorder or runtime_module.Recorder(), folder / "ASCEND_PROFILER_OUTPUT")
 
     return handler

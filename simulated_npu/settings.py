@@ -160,7 +160,8 @@ def read(environ: dict[str, str] | None = None) -> Settings:
     if unknown:
         raise ValueError(f"SIMULATED_NPU_FAULTS names card(s) {unknown}, but the simulated host has "
                          f"{physical} (SIMULATED_NPU_CARDS)")
-    return Settings(physical_cards=physical, chip=environ.get("SIMULATED_NPU_CHIP", DEFAULT_CHIP).strip() or DEFAULT_CHIP,
+    return Settings(physical_cards=physical,
+                    chip=environ.get("SIMULATED_NPU_CHIP", DEFAULT_CHIP).strip() or DEFAULT_CHIP,
                     memory=memory, faults=faults, visible=visible_cards(environ.get(VISIBLE_DEVICES), physical))
 
 

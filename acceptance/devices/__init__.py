@@ -63,6 +63,7 @@ def server_cards(spec: str, backend: Backend) -> list[int]:
             raise DeviceUnavailable(f"--device {spec} was requested but no {backend.kind} card is visible",
                                     "make the cards visible, or choose another --device")
         return list(range(count))
+    assert isinstance(listed, tuple), spec  # a card list: listed_cards parsed it
     for index in listed:
         _check_visible(backend, index, count)  # raises, naming the card that is not visible
     return list(listed)
@@ -102,4 +103,5 @@ def card_indices(spec: str, backend: Backend, resolved_kind: str | None = None) 
     return list(range(count)) if count > 1 else [None]
 
 
-__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "Device", "backend_for", "card_indices", "select_device", "server_cards"]
+__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "Device", "backend_for", "card_indices", "select_device",
+           "server_cards"]

@@ -27,7 +27,7 @@ class CudaBackend(TorchModuleBackend):
         parts = [getattr(properties, name, None) for name in ("pci_domain_id", "pci_bus_id", "pci_device_id")]
         if any(part is None for part in parts):  # older torch: the properties carry no PCI address
             return None
-        domain, bus, device = (int(part) for part in parts)
+        domain, bus, device = (int(part or 0) for part in parts)
         return f"{domain:04x}:{bus:02x}:{device:02x}.0"
 
     def apply_precision(self, mode: str) -> None:

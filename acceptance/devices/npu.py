@@ -127,7 +127,7 @@ class NpuBackend(TorchModuleBackend):
 
     def module(self) -> Any:
         self._import()
-        return torch.npu
+        return getattr(torch, "npu")  # registered by torch_npu at import
 
     def simulation(self) -> str | None:
         # the simulated card (simulated_npu) says so in its package; a real torch_npu has no such attribute
@@ -159,7 +159,7 @@ class NpuBackend(TorchModuleBackend):
         if not found:
             raise RuntimeError(f"the Ascend profiler wrote no ASCEND_PROFILER_OUTPUT/op_statistic.csv under "
                                f"{trace_dir}")
-        totals: dict[str, list[float]] = {}
+        totals: dict[str, list[float]] = {}  # name -> [calls, total microseconds]
         with found[-1].open(newline="") as handle:
             for row in csv.DictReader(handle):
                 name = (row.get("OP Type") or "").strip()
@@ -168,7 +168,7 @@ class NpuBackend(TorchModuleBackend):
                 entry = totals.setdefault(name, [0, 0.0])
                 entry[0] += int(float(row.get("Count") or 0))
                 entry[1] += float(row.get("Total Time(us)") or 0.0)
-        return [RawEvent(name, calls, total) for name, (calls, total) in totals.items() if total > 0]
+        return [RawEvent(name, int(calls), total) for name, (calls, total) in totals.items() if total > 0]
 
     def versions(self) -> dict[str, str]:
         torch_npu = sys.modules.get("torch_npu")

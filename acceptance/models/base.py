@@ -210,7 +210,7 @@ class ModelFamily:
         """The value the builders give the layer-scale parameters (as initialised for training)."""
         raise NotImplementedError
 
-    def build_model(self, config_overrides: Mapping[str, Any] | None = None) -> "nn.Module":
+    def build_model(self, config_overrides: Mapping[str, Any] | None = None) -> Any:  # a transformers PreTrainedModel
         """A freshly initialised model of ``builtin_config`` with ``config_overrides`` applied."""
         import transformers
 

@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 CONVNEXT_TINY_CONFIG: dict[str, Any] = {"hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3]}
 
 #: (hidden_sizes, depths) -> size letter of the published checkpoints
-CONVNEXT_SIZES = {((96, 192, 384, 768), (3, 3, 9, 3)): "T", ((96, 192, 384, 768), (3, 3, 27, 3)): "S",
-                  ((128, 256, 512, 1024), (3, 3, 27, 3)): "B", ((192, 384, 768, 1536), (3, 3, 27, 3)): "L"}
+CONVNEXT_SIZES: dict[tuple[tuple[int, ...], tuple[int, ...]], str] = {
+    ((96, 192, 384, 768), (3, 3, 9, 3)): "T", ((96, 192, 384, 768), (3, 3, 27, 3)): "S",
+    ((128, 256, 512, 1024), (3, 3, 27, 3)): "B", ((192, 384, 768, 1536), (3, 3, 27, 3)): "L"}
 
 #: the first stage's patchify convolution (kernel and stride 4); each later stage halves the sides
 STEM_STRIDE = 4

@@ -46,7 +46,7 @@ VITB16_CONFIG: dict[str, Any] = {
 }
 
 #: (hidden size, gated MLP) -> DINOv3 ViT size name (convert_dinov3_vit_to_hf.py's published sizes)
-VIT_SIZES = {(384, False): "S", (384, True): "S+", (768, False): "B", (1024, False): "L",
+VIT_SIZES: dict[tuple[Any, bool], str] = {(384, False): "S", (384, True): "S+", (768, False): "B", (1024, False): "L",
              (1280, True): "H+", (4096, True): "7B"}
 
 

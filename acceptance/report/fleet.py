@@ -158,12 +158,15 @@ def fleet_html(fleet: Mapping[str, Any]) -> str:
     body = []
     for row in fleet["rows"]:
         model = esc(row["model"]) + (" <b>(architecture-only)</b>" if row["architecture_only"] else "")
-        cells = ([f"<td>{esc(row['host'])}</td>", f"<td>{esc(row['device'])}</td>", f"<td>{esc(row['device_name'])}</td>",
+        cells = ([f"<td>{esc(row['host'])}</td>", f"<td>{esc(row['device'])}</td>",
+                  f"<td>{esc(row['device_name'])}</td>",
                   f"<td>{model}</td>", f"<td>{esc(row['dtype'])}</td>", _verdict_cell(row["verdict"])]
-                 + [f'<td class="num">{esc(fmt(row["relative_errors"].get(name), "percent"))}</td>' for name in fleet["tensors"]]
+                 + [f'<td class="num">{esc(fmt(row["relative_errors"].get(name), "percent"))}</td>'
+                    for name in fleet["tensors"]]
                  + [f'<td class="num">{esc(fmt(row[key], kind))}</td>' for key, kind in
                     (("p50_ms", "ms"), ("p99_ms", "ms"), ("throughput_img_per_sec", "rate"), ("speedup", "speedup"))]
-                 + [f"<td>{esc(row['started_at'])}</td>", "<td>" + "<br/>".join(esc(r) for r in row["reasons"]) + "</td>"])
+                 + [f"<td>{esc(row['started_at'])}</td>",
+                    "<td>" + "<br/>".join(esc(r) for r in row["reasons"]) + "</td>"])
         body.append("<tr>" + "".join(cells) + "</tr>")
     notes = "".join(f'<p class="dinov3-note">{esc(note)}</p>' for note in fleet["notes"])
     sources = "".join(f"<li><code>{esc(row['source'])}</code></li>" for row in fleet["rows"])
@@ -184,7 +187,8 @@ def fleet_text(fleet: Mapping[str, Any]) -> list[str]:
     lines = [f"fleet verdict: {fleet['verdict']['status']}"] + [f"  {r}" for r in fleet["verdict"]["reasons"]]
     for row in fleet["rows"]:
         errors = ", ".join(f"{name} {fmt(value, 'percent')}" for name, value in row["relative_errors"].items())
-        lines.append(f"{row['host']} {row['device']} ({row['device_name']}): {row['verdict']}; rel. err {errors or 'n/a'}; "
+        lines.append(f"{row['host']} {row['device']} ({row['device_name']}): {row['verdict']}; "
+                     f"rel. err {errors or 'n/a'}; "
                      f"p50 {fmt(row['p50_ms'], 'ms')}, p99 {fmt(row['p99_ms'], 'ms')}, "
                      f"{fmt(row['throughput_img_per_sec'], 'rate')}")
     return lines

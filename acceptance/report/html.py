@@ -125,7 +125,8 @@ def accuracy_table(report: Mapping[str, Any]) -> str:
         return ('<h3>Accuracy vs CPU float32 reference</h3>'
                 '<p class="dinov3-note">not measured: no accuracy check ran in this session</p>')
     rows = [[esc(name), esc(entry["shape"]), _num(fmt(entry["max_diff"], "sci")), _num(fmt(entry["mean_diff"], "sci")),
-             _num(fmt(entry["relative_error"], "percent")), _num(fmt(entry["cosine"], "cosine")), _pass_cell(entry["pass"])]
+             _num(fmt(entry["relative_error"], "percent")), _num(fmt(entry["cosine"], "cosine")),
+             _pass_cell(entry["pass"])]
             for name, entry in accuracy["tensors"].items()]
     return ("<h3>Accuracy vs CPU float32 reference</h3>"
             + _table(["Tensor", "Shape", "Max Diff", "Mean Diff", "Relative Error", "Cosine", "Pass"], rows,
@@ -179,7 +180,9 @@ def latency_table(report: Mapping[str, Any]) -> str:
 
 
 def latency_plots(report: Mapping[str, Any]) -> str:
-    from . import plots  # matplotlib: imported when a plot is drawn, not when the suite starts
+    from . import (
+        plots,  # matplotlib: imported when a plot is drawn, not when the suite starts
+    )
 
     performance = report["performance"]
     if not performance["measured"]:
@@ -215,7 +218,8 @@ def diagnosis_table(report: Mapping[str, Any]) -> str:
         parts.append(f'<img class="dinov3-plot" alt="error against depth" src="data:image/png;base64,{png}"/>')
     fingerprint = diagnosis.get("fingerprint")
     if fingerprint:
-        distances = ", ".join(f"{label}: {fmt(value, 'sci')}" for label, value in (fingerprint.get("distances") or {}).items())
+        distances = ", ".join(f"{label}: {fmt(value, 'sci')}"
+                              for label, value in (fingerprint.get("distances") or {}).items())
         parts.append(f'<p class="dinov3-note">error fingerprint closest to {esc(fingerprint.get("closest"))}'
                      + (f" (distances {esc(distances)})" if distances else "") + "</p>")
     return "".join(parts)
@@ -233,11 +237,13 @@ def provenance_table(report: Mapping[str, Any]) -> str:
                               if model.get("architecture_only") else "no"),
         ("config.json sha256", f"<code>{esc(model.get('config_sha256', 'n/a'))}</code>"),
         ("Weights sha256", weights),
-        ("Input image", f"{esc(image.get('source', 'n/a'))}; pixels sha256 <code>{esc(image.get('pixel_sha256', 'n/a'))}</code>"),
+        ("Input image", f"{esc(image.get('source', 'n/a'))}; pixels sha256 "
+                        f"<code>{esc(image.get('pixel_sha256', 'n/a'))}</code>"),
         ("Preprocessing", esc(report["input"]["preprocessor"] or "n/a")),
         ("Thresholds", f"<code>{esc(report['thresholds']['path'])}</code> sha256 "
                        f"<code>{esc(report['thresholds']['sha256'] or 'n/a')}</code>"),
-        ("Precision settings", esc(", ".join(f"{k} = {v}" for k, v in report["precision"]["settings"].items()) or "defaults")),
+        ("Precision settings", esc(", ".join(f"{k} = {v}" for k, v in report["precision"]["settings"].items())
+                                   or "defaults")),
         ("Run", f"{esc(run['id'])} on {esc((run['host'] or {}).get('hostname', '?'))}: {esc(run['started_at'])} to "
                 f"{esc(run['finished_at'] or 'not finished')} (pytest exit status {esc(run['exit_status'])})"),
         ("Report files", files),

@@ -26,7 +26,8 @@ def operators_html(report: Mapping[str, Any]) -> str:
         return parts[0] + f'<p class="dinov3-note">not run: {esc(section["skipped"])}</p>'
     counts = section.get("counts") or {}
     parts.append(f'<p class="dinov3-note">{esc(section.get("localisation", ""))}</p>')
-    parts.append(f'<p class="dinov3-note">{len(section.get("operators") or [])} operators ({esc(section.get("dtype"))}): '
+    parts.append(f'<p class="dinov3-note">{len(section.get("operators") or [])} operators '
+                 f'({esc(section.get("dtype"))}): '
                  f'{esc(counts.get("error", 0))} error, {esc(counts.get("warning", 0))} warning, '
                  f'{esc(counts.get("pass", 0))} pass</p>')
     rows = sorted(section.get("operators") or [], key=_badness, reverse=True)[:WORST_ROWS]

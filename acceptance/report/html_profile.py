@@ -47,7 +47,8 @@ def _side(name: str, side: Mapping[str, Any]) -> str:
     kinds = [[esc(kind), _num(f"{value['total_ms']:.3f}"), _percent(value["share"])]
              for kind, value in (side.get("kinds") or {}).items()]
     html = (head + "".join(f'<p class="dinov3-note">{note}</p>' for note in notes)
-            + _table(["Operator", "Kind", "Calls", "Total ms", "Mean ms", "Share"], _operator_rows(side.get("operators")),
+            + _table(["Operator", "Kind", "Calls", "Total ms", "Mean ms", "Share"],
+                     _operator_rows(side.get("operators")),
                      f"dinov3-profile-{name}")
             + _table(["Kind", "Total ms", "Share"], kinds, f"dinov3-profile-kinds-{name}"))
     if name == "device":

@@ -7,7 +7,6 @@ from typing import Any, Mapping
 from ..sections import NOT_MEASURABLE
 from .html import _num, _table, esc, fmt
 
-
 #: graph mode times eager and compiled at most this many runs each (tests/acceptance/test_compile.py)
 COMPILE_RUNS_CAP = 10
 
@@ -70,7 +69,8 @@ def scale_html(report: Mapping[str, Any]) -> str:
     if compiled:
         text = (f"skipped: {compiled['skipped']}" if "skipped" in compiled else
                 f"backend {compiled['backend']}, compile {compiled['compile_seconds']:.1f} s, speedup vs eager "
-                f"{fmt(compiled.get('speedup_vs_eager'), 'speedup')} (eager and compiled {compiled['eager']['samples']} "
+                f"{fmt(compiled.get('speedup_vs_eager'), 'speedup')} "
+                f"(eager and compiled {compiled['eager']['samples']} "
                 f"timed runs each: --num-runs, at most {COMPILE_RUNS_CAP}), relative error "
                 f"{fmt(compiled['accuracy'].get('relative_error'), 'percent')}")
         parts.append(f'<p class="dinov3-note">Graph mode (torch.compile): {esc(text)}</p>')

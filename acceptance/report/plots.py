@@ -45,7 +45,7 @@ def _label(side: str, stats: Mapping[str, Any]) -> str:
 def latency_distribution_png(performance: Mapping[str, Any]) -> str | None:
     """One histogram of the warm-run samples per side (CPU reference, device), each on its own
     scale, with mean, p50 and p99 marked; None when no side has samples."""
-    sides = [(side, performance.get(side)) for side in ("cpu", "device") if _samples(performance.get(side))]
+    sides = [(side, performance[side]) for side in ("cpu", "device") if _samples(performance.get(side))]
     if not sides:
         return None
     figure = Figure(figsize=(5.2 * len(sides), 3.4), layout="constrained")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -18,7 +18,7 @@ PLOT_FLOOR = 1e-9
 PROFILE_STYLES = {"float32": ":", "tf32/hf32": "--", "bfloat16": "-.", "float16": (0, (5, 1, 1, 1))}
 
 
-def _positive(values: list[float | str]) -> list[float]:
+def _positive(values: Sequence[float | str]) -> list[float]:
     """Values for a log axis. Reports store NaN/Inf as the strings "NaN"/"Infinity" (JSON has no
     NaN): float() reads both forms; NaN stays a gap, the rest is clipped to the floor."""
     numbers = [float(value) for value in values]

@@ -19,9 +19,9 @@ def throughput_vs_batch_png(sweep: Mapping[str, Any]) -> str | None:
     resolutions = sorted({p["resolution"] for p in points})
     lines = []
     for resolution in resolutions:
-        ok = sorted((p["batch"], _finite(p.get("throughput_img_per_s"))) for p in _ok(points)
-                    if p["resolution"] == resolution)
-        ok = [(b, t) for b, t in ok if t is not None]
+        measured = sorted((p["batch"], _finite(p.get("throughput_img_per_s"))) for p in _ok(points)
+                          if p["resolution"] == resolution)
+        ok = [(b, t) for b, t in measured if t is not None]
         if len(ok) >= 2:
             lines.append((resolution, ok))
     if not lines:
@@ -48,8 +48,8 @@ def latency_vs_resolution_png(sweep: Mapping[str, Any]) -> str | None:
     if not ok:
         return None
     batch = min(p["batch"] for p in ok)
-    series = sorted((p["resolution"], _finite(p["latency"].get("mean_ms"))) for p in ok if p["batch"] == batch)
-    series = [(r, m) for r, m in series if m is not None]
+    means = sorted((p["resolution"], _finite(p["latency"].get("mean_ms"))) for p in ok if p["batch"] == batch)
+    series = [(r, m) for r, m in means if m is not None]
     if len(series) < 2:
         return None
     figure = Figure(figsize=(5.2, 3.4), layout="constrained")

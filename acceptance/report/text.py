@@ -85,7 +85,7 @@ def layer_table_lines(section: DiagnosisSection) -> list[str]:
     closest = fingerprint.closest if fingerprint else None
     expected = fingerprint.profiles.get(closest) if fingerprint and closest else None
     header = f"{'probe point':<12} {'rel_err':>10} {'cosine':>10} {'max|diff|':>10} {'<0.1%':>8} {'<0.5%':>8}"
-    if expected:
+    if expected and closest:
         header += f" {closest + ' emul.':>16}"
     lines = [header]
     first = section.first_drifting_layer
@@ -159,8 +159,9 @@ def latency_lines(section: LatencySection) -> list[str]:
     first = cpu or device
     headers = {"cpu": f"CPU ({cpu.name}, {cpu.dtype})" if cpu else "CPU",
                "device": f"device {device.device} ({device.name}, {device.dtype})" if device else "device"}
+    assert first is not None
     runs = {side.num_runs for side in (cpu, device) if side is not None}
-    counted = (f"{first.num_runs} timed runs" if len(runs) == 1 else
+    counted = (f"{first.num_runs} timed runs" if len(runs) == 1 or cpu is None or device is None else
                f"CPU {cpu.num_runs} timed runs, device {device.num_runs} timed runs")
     lines = ["", f"latency: batch {first.stats.batch_size}, {counted} after a timed cold call "
                  f"and {first.warmup} untimed warm-up runs; {first.stats.timing_method}"]

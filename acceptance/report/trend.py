@@ -87,7 +87,8 @@ def trend_html(data: Mapping[str, Any]) -> str:
     png = plots.trend_png(points) if len(points) >= 2 else None
     body = f'<img alt="trend" src="data:image/png;base64,{png}">' if png else \
         '<p class="dinov3-note">No trend yet: it needs two or more runs of this target in the history.</p>'
-    return f'<div class="dinov3" id="dinov3-trend"><h3>Trend over the last runs</h3><p class="dinov3-note">{note}</p>{body}</div>'
+    return (f'<div class="dinov3" id="dinov3-trend"><h3>Trend over the last runs</h3>'
+            f'<p class="dinov3-note">{note}</p>{body}</div>')
 
 
 def nightly_html(section: Mapping[str, Any]) -> str:
@@ -105,10 +106,12 @@ def nightly_html(section: Mapping[str, Any]) -> str:
             for check in checks:
                 verdict = '<td class="dinov3-ok">PASS</td>' if check["passed"] else '<td class="dinov3-bad">FAIL</td>'
                 rows.append(f"<tr><td>{esc(nodeid)}</td><td>{esc(check['figure'])}</td>"
-                            f"<td class=\"num\">{check['measured']:.6g}</td><td class=\"num\">{check['baseline']:.6g}</td>"
+                            f"<td class=\"num\">{check['measured']:.6g}</td>"
+                            f"<td class=\"num\">{check['baseline']:.6g}</td>"
                             f"<td class=\"num\">{check['allowed']:.6g}</td>{verdict}</tr>")
         parts.append('<table class="dinov3-table" id="dinov3-regression"><tr><th>Test</th><th>Figure</th>'
-                     '<th>Measured</th><th>Baseline</th><th>Allowed</th><th>Result</th></tr>' + "".join(rows) + "</table>")
+                     '<th>Measured</th><th>Baseline</th><th>Allowed</th><th>Result</th></tr>'
+                     + "".join(rows) + "</table>")
     saved = section.get("saved_baseline")
     if saved:
         measured = (f' (measured in this run: {esc(", ".join(saved["figures"]))}'

@@ -9,9 +9,9 @@ import torch
 
 from acceptance.graph import compile_backend
 from acceptance.metrics import compare
+from acceptance.report.html_scale import COMPILE_RUNS_CAP
 from acceptance.sections import CompileSection
 from acceptance.timing import measure, speedup
-from acceptance.report.html_scale import COMPILE_RUNS_CAP
 from fixtures.benchmarking import fail_under_xdist
 
 pytestmark = pytest.mark.graph_mode

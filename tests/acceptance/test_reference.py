@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from acceptance.reference import compare_with_published, max_deviation, plan_reference_check
+from acceptance.reference import (
+    compare_with_published,
+    max_deviation,
+    plan_reference_check,
+)
 
 pytestmark = pytest.mark.reference
 

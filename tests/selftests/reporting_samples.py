@@ -14,8 +14,8 @@ import torch
 
 from acceptance.drift import LayerDrift, LayerRow
 from acceptance.fingerprint import Fingerprint
-from acceptance.models.vit import VITB16_CONFIG
 from acceptance.metrics import compare
+from acceptance.models.vit import VITB16_CONFIG
 from acceptance.report.json_report import build_report
 from acceptance.report.verdict import SignoffRules, decide
 from acceptance.results import CheckRecord, RunResults

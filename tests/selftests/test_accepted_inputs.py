@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-
 import shutil
 from pathlib import Path
 
@@ -126,7 +125,8 @@ def test_converted_odd_sized_image_runs_and_is_recorded(run_suite, tiny_checkpoi
     # provenance (issue 23): the user's file itself, and the copy in this run's folder - not the shared one
     recorded = json.loads((tmp_path / "reports" / "benchmark_report.json").read_text())
     record = recorded["input"]["image"]
-    assert record["user_file"] == {"path": str(image.resolve()), "sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+    assert record["user_file"] == {"path": str(image.resolve()),
+                                   "sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
                                    "format": "PNG", "size_bytes": image.stat().st_size, "width": 333, "height": 517,
                                    "mode": Image.open(image).mode}
     [run_folder] = (tmp_path / "reports" / "runs").iterdir()

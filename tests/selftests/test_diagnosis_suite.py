@@ -54,7 +54,8 @@ def test_noisy_layer_7_is_localised_to_layer_7(run_diagnosed, tiny_deep_checkpoi
     assert rows["layer.7"]["within_limits"] is False and rows["layer.7"]["relative_error"] > 0.01
     # noise is not rounding: no emulated arithmetic explains it
     result.stdout.fnmatch_lines(["E * matches no emulated arithmetic: *"])
-    assert 'alt="error against depth" src="data:image/png;base64,' in (tmp_path / "reports" / "acceptance.html").read_text()
+    assert ('alt="error against depth" src="data:image/png;base64,'
+            in (tmp_path / "reports" / "acceptance.html").read_text())
 
 
 @pytest.mark.parametrize("mode", ["vendor-default", "strict"])

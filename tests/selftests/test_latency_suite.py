@@ -89,13 +89,14 @@ def test_a_p99_limit_is_never_skipped_for_want_of_runs(run_suite, tiny_checkpoin
     path = thresholds_file('[[latency]]\ndevice = "*"\ndtype = "float32"\nmax_p99_ms = 0.0001\n')
     judged = run_performance(run_suite, tiny_checkpoint, "--thresholds", str(path), "--warmup", "0")
     judged.assert_outcomes(passed=2, failed=1, skipped=3)
-    judged.stdout.fnmatch_lines(["dinov3: --num-runs 100 (default 20 raised: [[][[]latency[]][]] device='*' dtype=float32 "
-                                 "batch_size=1 in * sets max_p99_ms, which is judged on >= 100 timed runs; the CPU "
-                                 "reference keeps 20)", "FAILED *test_latency_threshold[[]max_p99_ms[]]*"])
+    judged.stdout.fnmatch_lines(["dinov3: --num-runs 100 (default 20 raised: [[][[]latency[]][]] device='*' "
+                                 "dtype=float32 batch_size=1 in * sets max_p99_ms, which is judged on >= 100 timed "
+                                 "runs; the CPU reference keeps 20)",
+                                 "FAILED *test_latency_threshold[[]max_p99_ms[]]*"])
     too_few = run_performance(run_suite, tiny_checkpoint, "--thresholds", str(path), "--num-runs", "5")
     assert too_few.ret == pytest.ExitCode.USAGE_ERROR
-    too_few.stderr.fnmatch_lines(["ERROR: --num-runs 5: [[][[]latency[]][]] device='*' * sets max_p99_ms, which is judged "
-                                  "on >= 100 timed runs; with fewer the limit would be skipped",
+    too_few.stderr.fnmatch_lines(["ERROR: --num-runs 5: [[][[]latency[]][]] device='*' * sets max_p99_ms, which is "
+                                  "judged on >= 100 timed runs; with fewer the limit would be skipped",
                                   "  fix: pass --num-runs 100 (or leave --num-runs out: the suite then times 100)"])
 
 

@@ -60,10 +60,12 @@ max_p50_ms = 9.0
     ('dtype = "float32"\nmax_p50_ms = 3.0', "missing key latency entry 1.device (a device-name glob)"),
     ('device = "X*"\ndtype = "fp32"\nmax_p50_ms = 3.0', "latency entry 1.dtype must be one of"),
     ('device = "X*"\ndtype = "float32"', "sets no limit"),
-    ('device = "X*"\ndtype = "float32"\nmax_p50_ms = "fast"', "latency entry 1.max_p50_ms must be a non-negative number, got 'fast'"),
+    ('device = "X*"\ndtype = "float32"\nmax_p50_ms = "fast"',
+     "latency entry 1.max_p50_ms must be a non-negative number, got 'fast'"),
     ('device = "X*"\ndtype = "float32"\nmax_p50_ms = -1.0', "max_p50_ms must be a non-negative number, got -1.0"),
     ('device = "X*"\ndtype = "float32"\nbatch_size = 0\nmax_p50_ms = 1.0', "batch_size must be a positive integer"),
-    ('device = "X*"\ndtype = "float32"\nmax_p50_ms = 1.0\nstale_fraction = -0.5', "stale_fraction must be a non-negative number"),
+    ('device = "X*"\ndtype = "float32"\nmax_p50_ms = 1.0\nstale_fraction = -0.5',
+     "stale_fraction must be a non-negative number"),
 ])
 def test_bad_entries_name_the_key(tmp_path, entry, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:

@@ -13,7 +13,12 @@ from torch.overrides import TorchFunctionMode
 
 import acceptance.operator_drift as operator_drift
 from acceptance.msprobe_dump import DumpWriter
-from acceptance.operator_drift import TensorMetrics, compare_operators, msprobe_status, tensor_metrics
+from acceptance.operator_drift import (
+    TensorMetrics,
+    compare_operators,
+    msprobe_status,
+    tensor_metrics,
+)
 from acceptance.operators import capture_operators
 
 
@@ -92,10 +97,13 @@ def test_capture_names_each_api_call_and_its_module_as_the_checkpoint_does(model
     assert ("Functional.scaled_dot_product_attention", "layer.2.attention") in names
     assert not any(call.module.startswith("model.") for call in calls)  # transformers 5's wrapper is not named
     assert not any(call.api.split(".")[-1] in ("view", "transpose", "__getitem__", "size") for call in calls)
-    gelu, tensors = next((c, t) for c, t in sink.operators if c.api == "Functional.gelu" and c.module == "layer.1.mlp.act_fn")
-    assert gelu.name == "Functional.gelu.1.forward" and gelu.parent == "Module.layer.1.mlp.act_fn.GELUActivation.forward.0"
+    gelu, tensors = next((c, t) for c, t in sink.operators
+                         if c.api == "Functional.gelu" and c.module == "layer.1.mlp.act_fn")
+    assert gelu.name == "Functional.gelu.1.forward" and \
+        gelu.parent == "Module.layer.1.mlp.act_fn.GELUActivation.forward.0"
     linear = next(t for c, t in sink.operators if c.api == "Functional.linear" and c.module == "layer.0.mlp.up_proj")
-    assert [item.parameter for item in linear if item.parameter] == ["layer.0.mlp.up_proj.weight", "layer.0.mlp.up_proj.bias"]
+    assert [item.parameter for item in linear if item.parameter] == ["layer.0.mlp.up_proj.weight",
+                                                                     "layer.0.mlp.up_proj.bias"]
     assert [call.index for call in calls] == list(range(len(calls)))
 
 
@@ -160,6 +168,7 @@ def test_dump_is_msprobes_layout_with_every_tensor_written(model, pixels, monkey
     assert linear[1]["requires_grad"] is True and linear[0]["requires_grad"] is False  # weight vs activation
     construct = json.loads((paths[1].parent / "construct.json").read_text())
     assert construct["Functional.gelu.1.forward"] == "Module.layer.1.mlp.act_fn.GELUActivation.forward.0"
-    assert construct["Module.layer.1.mlp.act_fn.GELUActivation.forward.0"] == "Module.layer.1.mlp.DINOv3ViTMLP.forward.0"
+    assert construct["Module.layer.1.mlp.act_fn.GELUActivation.forward.0"] == \
+        "Module.layer.1.mlp.DINOv3ViTMLP.forward.0"
     assert "Module.layer.1.DINOv3ViTLayer.forward.0" in dump["data"]
     assert drift.first_error.name == "Functional.gelu.1.forward"

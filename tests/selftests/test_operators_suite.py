@@ -37,17 +37,20 @@ def test_a_faulty_gelu_in_one_block_is_named_with_its_module(run_suite, tiny_dee
     assert result.ret == 1
     report = _report(tmp_path)
     section = report["sections"]["operators"]
-    assert (section["first_error"], section["first_error_module"]) == ("Functional.gelu.7.forward", "layer.7.mlp.act_fn")
+    assert (section["first_error"], section["first_error_module"]) == ("Functional.gelu.7.forward",
+                                                                       "layer.7.mlp.act_fn")
     rows = section["operators"]
     first = next(index for index, row in enumerate(rows) if row["status"] == "error")
     assert rows[first]["name"] == "Functional.gelu.7.forward"
-    assert all(row["status"] == "pass" for row in rows[:first]), [row["name"] for row in rows[:first] if row["status"] != "pass"]
+    assert all(row["status"] == "pass" for row in rows[:first]), \
+        [row["name"] for row in rows[:first] if row["status"] != "pass"]
     assert not section["unmatched_device"] and not section["unmatched_reference"]
     assert any("Functional.gelu.7.forward in layer.7.mlp.act_fn" in reason for reason in report["verdict"]["reasons"])
     assert schema_errors(report) == []
     html = (tmp_path / "reports" / "acceptance.html").read_text()
     assert 'id="dinov3-operators"' in html and "first error" in html
-    result.stdout.fnmatch_lines(["*operator-level drift vs CPU float32*", "*Functional.gelu.7.forward*layer.7.mlp.act_fn*error"])
+    result.stdout.fnmatch_lines(["*operator-level drift vs CPU float32*",
+                                 "*Functional.gelu.7.forward*layer.7.mlp.act_fn*error"])
 
 
 def test_a_clean_card_flags_no_operator_and_auto_runs_only_on_drift(run_suite, tiny_checkpoint, tmp_path):
@@ -72,8 +75,10 @@ def test_dump_is_read_by_msprobe_compare_which_names_the_same_operator(run_suite
     assert section["first_error"] == "Functional.gelu.7.forward"
     cpu, device = dump / "cpu" / "step0" / "rank0", dump / "npu-0" / "step0" / "rank0"
     for side in (cpu, device):
-        assert {path.name for path in side.iterdir()} == {"dump.json", "construct.json", "stack.json", "dump_tensor_data"}
-    assert section["dumps"] == {"cpu": str((cpu / "dump.json").resolve()), "device": str((device / "dump.json").resolve())}
+        assert {path.name for path in side.iterdir()} == {"dump.json", "construct.json", "stack.json",
+                                                          "dump_tensor_data"}
+    assert section["dumps"] == {"cpu": str((cpu / "dump.json").resolve()),
+                                "device": str((device / "dump.json").resolve())}
     beside = Path(sys.executable).parent / "msprobe"  # this environment's console script, on PATH or not
     msprobe = str(beside) if beside.exists() else shutil.which("msprobe")
     if msprobe is None or importlib.util.find_spec("msprobe") is None:

@@ -11,7 +11,12 @@ import torch
 
 from acceptance.devices.base import Backend
 from acceptance.devices.cpu import CpuBackend
-from acceptance.profiling import RawEvent, build_side, operator_kind, profile_forward, raw_events
+from acceptance.profiling import (
+    build_side,
+    operator_kind,
+    profile_forward,
+    raw_events,
+)
 from acceptance.sections import ProfileSide
 
 

@@ -186,7 +186,8 @@ def test_a_reference_with_the_cache_off_says_so_in_words():
 
     identity = ModelIdentity("c" * 64, (("model.safetensors", "w" * 64),), "2.13.0", "4.57.1")
     section = ReferenceSection(mode="off", run_id="run-2", uses=[
-        CacheUse("outputs", identity.key("outputs", torch.ones(1, 3, 4, 4)), "computed", reason="off", from_run="run-2")])
+        CacheUse("outputs", identity.key("outputs", torch.ones(1, 3, 4, 4)), "computed", reason="off",
+                 from_run="run-2")])
     assert section.summary() == "reference: computed in this run (--reference-cache off: neither read nor stored)"
 
 
@@ -200,6 +201,7 @@ def test_a_part_this_run_stored_and_read_again_is_reused_not_cached_from_an_earl
         CacheUse("outputs", key, "cached", from_run="run-2")])
     assert section.summary().startswith("reference: computed in this run (miss; cache on), 1 reused in this run"), \
         section.summary()
-    section.uses.append(CacheUse("capture", identity.key("capture", torch.ones(1, 3, 4, 4)), "cached", from_run="run-1"))
+    section.uses.append(CacheUse("capture", identity.key("capture", torch.ones(1, 3, 4, 4)), "cached",
+                                 from_run="run-1"))
     assert section.summary().startswith("reference: 1 part(s) cached from run run-1, 1 computed (miss), "
                                         "1 reused in this run"), section.summary()

@@ -15,26 +15,32 @@ import torch
 
 from acceptance.baseline import RegressionCheck, RegressionLimits
 from acceptance.metrics import TensorComparison, compare
-from acceptance.reference_cache import CacheUse, ModelIdentity
 from acceptance.operator_drift import OperatorDrift, OperatorRow, TensorMetrics
-from acceptance.sections import OperatorsSection, ProfileSection
-from tests.selftests.test_profile_library import stand_in_profile
+from acceptance.reference_cache import CacheUse, ModelIdentity
 from acceptance.report.json_report import build_report
-from acceptance.report.schema import SCHEMA_FILE, fragment_errors, load_schema, schema_errors, schema_text
+from acceptance.report.schema import (
+    SCHEMA_FILE,
+    fragment_errors,
+    load_schema,
+    schema_errors,
+    schema_text,
+)
 from acceptance.report.verdict import decide
 from acceptance.sections import (
-    CardCheck,
-    ServerSection,
     DEFS,
     LATENCY_STATS_PROPERTIES,
     SECTION_SCHEMAS,
     BaselineUsed,
+    CardCheck,
     CompileSection,
     DeterminismResult,
     LatencySection,
     NightlySection,
+    OperatorsSection,
     PeakRecord,
+    ProfileSection,
     SavedBaseline,
+    ServerSection,
     SoakResult,
     SweepPoint,
     SweepSection,
@@ -42,12 +48,13 @@ from acceptance.sections import (
 from acceptance.soak import repeat_spread, soak
 from acceptance.thresholds import AccuracyLimits, load_thresholds
 from acceptance.timing import LatencyStats
+from tests.selftests.test_profile_library import stand_in_profile
 
 from .conftest import ROOT
 from .reporting_samples import RULES, sample_results
 
-ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak", "reference", "profile",
-                "operators"}
+ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak", "reference",
+                "profile", "operators"}
 #: and the whole-server section, written only by --device npu:all / npu:0,2,5 runs
 EVERY_SECTION = ALL_SECTIONS | {"server"}
 
@@ -107,7 +114,8 @@ def test_a_full_run_report_validates(run_suite, tiny_checkpoint, tmp_path, monke
     report = json.loads((tmp_path / "reports" / "benchmark_report.json").read_text())
     assert schema_errors(report) == [], schema_errors(report)
     # the run folder and the report folder hold the schema the report names: a stock validator needs nothing else
-    assert report["$schema"] == "benchmark_report.schema.json" and "benchmark_report.schema.json" in report["run"]["files"]
+    assert report["$schema"] == "benchmark_report.schema.json" and \
+        "benchmark_report.schema.json" in report["run"]["files"]
     assert _stock_validation(tmp_path / "reports" / "benchmark_report.json") == (0, "valid")
     sections = report["sections"]
     assert set(sections) == ALL_SECTIONS, sorted(sections)

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from acceptance.devices import backend_for, card_indices, select_device
+from acceptance.errors import ConfigError
+from acceptance.faults import is_out_of_memory
 from acceptance.flops import count_flops, mfu, peak_for, tflops_per_s
 from acceptance.loading import inspect_checkpoint, load_model
 from acceptance.peak_table import load_peak_table, table_peak_tflops
-from acceptance.soak import repeat_spread, soak
-from acceptance.faults import is_out_of_memory
 from acceptance.sections import SweepPoint
+from acceptance.soak import repeat_spread, soak
 from acceptance.sweep import limits, run_point, run_sweep, sweep_points
-from acceptance.errors import ConfigError
 from tests.selftests.test_devices import clean_npu, standin_npu  # noqa: F401 - fixtures
 
 from .conftest import TINY_CONFIG
@@ -140,7 +140,8 @@ def test_soak_detects_injected_nan_and_memory_growth():
     assert clean["memory_growth_bytes"] is None
 
 
-def test_per_card_ids_with_two_standin_cards(standin_npu):
+@pytest.mark.usefixtures("standin_npu")
+def test_per_card_ids_with_two_standin_cards():
     backend = backend_for("npu")
     assert card_indices("npu", backend) == [0, 1]
     assert card_indices("npu:1", backend) == [1]

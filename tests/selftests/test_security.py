@@ -37,7 +37,8 @@ def constant(node) -> object:
 def test_remote_code_is_never_enabled():
     needle = "trust_remote_code" + "=True"  # split so this file does not match itself
     # the project's own code only: virtual environments and caches hold other people's
-    ours = [path for folder in ("acceptance", "fixtures", "tests", "benchmarks") for path in (ROOT / folder).rglob("*.py")]
+    ours = [path for folder in ("acceptance", "fixtures", "tests", "benchmarks")
+            for path in (ROOT / folder).rglob("*.py")]
     offenders = [str(path.relative_to(ROOT)) for path in ours + sorted(ROOT.glob("*.py"))
                  if needle in path.read_text().replace(" ", "")]
     assert not offenders, f"{needle} in {offenders}"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from acceptance.device_kinds import ALL_CARDS, is_card_list, listed_cards, parse_device_spec
+from acceptance.device_kinds import (
+    ALL_CARDS,
+    is_card_list,
+    listed_cards,
+    parse_device_spec,
+)
 from acceptance.devices import server_cards
 from acceptance.devices.base import Backend
 from acceptance.errors import DeviceUnavailable

@@ -43,10 +43,12 @@ def test_xdist_run_writes_the_same_report_as_the_serial_run(run_suite, tiny_chec
         assert check["metrics"] == by_node[check["nodeid"]]["metrics"], check["nodeid"]
     assert parallel["sections"].keys() == serial["sections"].keys()
     # the same image, each run's own copy of it in its own run folder (issue 23: never the shared one)
-    without_path = [{**report["input"], "image": {**report["input"]["image"], "path": None}} for report in (parallel, serial)]
+    without_path = [{**report["input"], "image": {**report["input"]["image"], "path": None}}
+                    for report in (parallel, serial)]
     assert without_path[0] == without_path[1]
     for report in (parallel, serial):
-        assert report["input"]["image"]["path"] == str(tmp_path / "reports" / "runs" / report["run"]["id"] / "input_image.png")
+        assert report["input"]["image"]["path"] == str(tmp_path / "reports" / "runs" / report["run"]["id"]
+                                                       / "input_image.png")
         assert Path(report["input"]["image"]["path"]).is_file()
     # the workers store the reference under the controller's run id
     assert "run None" not in parallel["sections"]["reference"]["summary"], parallel["sections"]["reference"]

@@ -40,7 +40,8 @@ def test_cards_are_torch_devices_that_keep_their_tensors_apart(python_run):
         a = torch.ones(4, 4).to("npu:1")
         assert a.device == torch.device("npu", 1) and a.is_npu, a.device
         assert (a @ a).device == torch.device("npu", 1)
-        for other, words in ((torch.ones(4, 4), "npu:1 and cpu"), (torch.ones(4, 4, device="npu:0"), "npu:0 and npu:1")):
+        for other, words in ((torch.ones(4, 4), "npu:1 and cpu"),
+                             (torch.ones(4, 4, device="npu:0"), "npu:0 and npu:1")):
             try:
                 a + other
             except RuntimeError as error:
@@ -232,7 +233,8 @@ def test_the_suite_on_a_simulated_card_says_so_and_is_not_valid_for_signoff(run_
     assert report["device"]["device"] == "npu:0" and report["device"]["name"] == "Ascend910B2 (simulated)"
     assert report["device"]["simulation"].startswith("simulated NPU (not hardware)")
     assert report["verdict"]["status"] == "NOT VALID FOR SIGN-OFF"
-    assert "the device under test is a simulated NPU (not hardware): no hardware was tested" in report["verdict"]["reasons"]
+    assert ("the device under test is a simulated NPU (not hardware): no hardware was tested"
+            in report["verdict"]["reasons"])
     assert report["versions"]["torch_npu"].endswith("+simulated")
     # read back from the simulated option registry: torch_npu's defaults, the chip's precision mode
     settings = report["precision"]["settings"]
@@ -355,7 +357,8 @@ def test_a_leak_per_forward_fails_the_soak_memory_check(run_suite, tiny_checkpoi
 
 
 def test_the_operator_profile_ranks_the_cards_operators(run_suite, tiny_checkpoint, tmp_path):
-    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", *SIM, tests="tests/acceptance/test_profile.py")
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu", *SIM,
+                       tests="tests/acceptance/test_profile.py")
     result.assert_outcomes(passed=1)
     device = _report(tmp_path)["sections"]["profile"]["device"]
     names = [row["name"] for row in device["operators"]]

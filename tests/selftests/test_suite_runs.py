@@ -10,7 +10,11 @@ from acceptance.loading import inspect_checkpoint, load_model
 from acceptance.outputs import forward
 from acceptance.preprocessing import load_preprocessor
 from tests.selftests.conftest import ROOT, SUITE_TOTAL, expect_suite
-from tests.selftests.test_reference_library import real_copy, tiny_reference, write_reference
+from tests.selftests.test_reference_library import (
+    real_copy,
+    tiny_reference,
+    write_reference,
+)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -10,21 +10,32 @@ the check itself is shown to fail for a name a wheel lacks.
 from __future__ import annotations
 
 import ast
-import sys
 import dataclasses
 import importlib.util
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from acceptance.devices.npu import (ACL_PRECISION_MODE, STRICT_ACL_PRECISION_MODE, TORCH_NPU_SURFACE, NpuBackend,
-                                    default_acl_precision_mode)
 from acceptance.device_kinds import kind_named
+from acceptance.devices.npu import (
+    ACL_PRECISION_MODE,
+    STRICT_ACL_PRECISION_MODE,
+    TORCH_NPU_SURFACE,
+    NpuBackend,
+    default_acl_precision_mode,
+)
 from tests.selftests.standins import torch_npu_standin
-from tests.selftests.torch_npu_wheels import (VERSIONS, RegistryUnreachable, WheelSources, cache_folder, check_wheel,
-                                              fetch_wheel)
+from tests.selftests.torch_npu_wheels import (
+    VERSIONS,
+    RegistryUnreachable,
+    WheelSources,
+    cache_folder,
+    check_wheel,
+    fetch_wheel,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 OLDEST, NEWEST = VERSIONS[0], VERSIONS[-1]
