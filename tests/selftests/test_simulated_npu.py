@@ -159,19 +159,25 @@ def test_the_older_chip_runs_float32_matrix_work_in_float16_unless_told_otherwis
 def test_events_time_the_work_and_a_slow_card_is_slower(python_run):
     out = _script(python_run, """
         def timed(card):
-            x = torch.randn(256, 256, device=card)
+            # large operators, few of them: the kernels' time (which a slow card multiplies), not Python's
+            # dispatch around them, must dominate, also when another process shares the cores
+            x = torch.randn(768, 768, device=card)
             start, end = torch.npu.Event(enable_timing=True), torch.npu.Event(enable_timing=True)
             start.record()
-            for _ in range(40):
+            for _ in range(6):
                 x = (x @ x).tanh()
             end.record()
             torch.npu.synchronize(card)
             return start.elapsed_time(end)
 
+        import statistics
+        # one thread and interleaved pairs: another process on the machine slows both cards alike
+        torch.set_num_threads(1)
         timed("npu:0"), timed("npu:1")  # warm-up
-        fast, slow = min(timed("npu:0") for _ in range(3)), min(timed("npu:1") for _ in range(3))
-        print(f"ratio {slow / fast:.2f}")
-        assert slow > 2.5 * fast, (fast, slow)
+        pairs = [(timed("npu:0"), timed("npu:1")) for _ in range(5)]
+        ratio = statistics.median(slow / fast for fast, slow in pairs)
+        print(f"ratio {ratio:.2f}")
+        assert ratio > 2.5, pairs  # slow=4: about 4
     """, SIMULATED_NPU_CARDS="2", SIMULATED_NPU_FAULTS="1: slow=4")
     assert "ratio" in out
 
