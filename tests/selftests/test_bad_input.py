@@ -219,6 +219,11 @@ def report_dir_is_a_file(tmp, tiny, env):
     return ["--model-path", str(tiny), "--report-dir", str(tmp / "taken")]
 
 
+def dump_dir_is_a_file(tmp, tiny, env):
+    (tmp / "dump").write_text("a file, not a folder")
+    return ["--model-path", str(tiny), "--dump", str(tmp / "dump")]
+
+
 def two_cards(*args: str):
     def build(tmp, tiny, env) -> list[str]:
         return ["-p", "tests.selftests.plugins.two_cuda_cards", "--model-path", str(tiny), *args]
@@ -397,6 +402,8 @@ CASES = {
                                          "--sweep-resolutions: 300, 100 are not multiples of the model's input "
                                          "stride 16", "set --sweep-resolutions to multiples of 16 (e.g. 112, 224)"),
     "report-dir-is-a-file": Case(report_dir_is_a_file, "cannot be written", "pass --report-dir DIR to a folder"),
+    "dump-dir-is-a-file": Case(dump_dir_is_a_file, "msprobe dump folder", "pass --dump DIR to a folder you can write"),
+    "ops-unknown": Case(options("--ops", "always"), "expected one of auto, on, off, got 'always'", "--ops MODE"),
     # --- thresholds file ---
     "thresholds-missing": Case(options("--thresholds", "/no/such/thresholds.toml"),
                                "thresholds file /no/such/thresholds.toml does not exist", "restore thresholds.toml"),
