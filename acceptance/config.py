@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .device_kinds import DeviceSpec
 from .errors import ConfigError
 from .options import OPTIONS, resolve
 from .peak_table import PeakTable, load_peak_table
@@ -21,13 +22,15 @@ def _json_ready(value: Any) -> Any:
         return str(value)
     if isinstance(value, tuple):
         return [_json_ready(item) for item in value]
+    if isinstance(value, DeviceSpec):
+        return str(value)
     return value
 
 
 @dataclass(frozen=True)
 class RunConfig:
     model_path: Path | None
-    device: str
+    device: DeviceSpec
     dtype: str
     dtypes: tuple[str, ...] | None
     precision: str

@@ -45,43 +45,97 @@ def kind_named(name: str) -> DeviceKind:
 ALL_CARDS = "all"
 
 
-def parse_device_spec(text: str) -> str:
-    """``auto``, ``kind``, ``kind:N``, ``kind:all`` or ``kind:N,M,...`` (the last three for kinds that take
-    an index), lower-cased, a card list in the order given; ValueError otherwise."""
-    text = "".join(text.split()).lower()
-    name, _, index = text.partition(":")
-    if name == "auto" and not index:
-        return text
-    if name not in BY_NAME:
-        raise ValueError(f"unknown device {text!r}; expected auto, " + ", ".join(KIND_NAMES)
-                         + " (optionally kind:N, kind:all or kind:N,M,...)")
-    if not index:
-        return text
-    single = " and ".join(sorted(kind.name for kind in KINDS if not kind.takes_index))
-    if not BY_NAME[name].takes_index:
-        raise ValueError(f"bad device index in {text!r}; use e.g. npu:0 or cuda:1 ({single} take no index)")
-    if index == ALL_CARDS:
-        return text
-    cards = index.split(",")
-    if not all(card.isdigit() for card in cards):
-        raise ValueError(f"bad device index in {text!r}; use e.g. npu:0, npu:all or npu:0,2,5 "
-                         f"({single} take no index)")
-    if len(set(int(card) for card in cards)) != len(cards):
-        raise ValueError(f"card listed twice in {text!r}; name each card once, e.g. npu:0,2,5")
-    return f"{name}:" + ",".join(str(int(card)) for card in cards)
+@dataclass(frozen=True, eq=False)
+class DeviceSpec:
+    """--device, parsed once (``DeviceSpec.parse``) and passed as data. This class is the only place a device
+    string is split, a card label (``npu:3``) built or read, or a test id searched for its card.
+
+    ``auto``; ``kind``; ``kind:N`` (``index``); ``kind:all`` (``all_cards``) or ``kind:N,M,...`` (``cards``):
+    the last two are a whole-server run, every device test once per card.
+    """
+
+    kind: str
+    index: int | None = None
+    cards: tuple[int, ...] | None = None
+    all_cards: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> "DeviceSpec":
+        """Any case, spaces anywhere, a card list in the order given; ValueError naming what is wrong."""
+        text = "".join(text.split()).lower()
+        name, _, index = text.partition(":")
+        if name == "auto" and not index:
+            return cls("auto")
+        if name not in BY_NAME:
+            raise ValueError(f"unknown device {text!r}; expected auto, " + ", ".join(KIND_NAMES)
+                             + " (optionally kind:N, kind:all or kind:N,M,...)")
+        if not index:
+            return cls(name)
+        single = " and ".join(sorted(kind.name for kind in KINDS if not kind.takes_index))
+        if not BY_NAME[name].takes_index:
+            raise ValueError(f"bad device index in {text!r}; use e.g. npu:0 or cuda:1 ({single} take no index)")
+        if index == ALL_CARDS:
+            return cls(name, all_cards=True)
+        cards = index.split(",")
+        if not all(card.isdigit() for card in cards):
+            raise ValueError(f"bad device index in {text!r}; use e.g. npu:0, npu:all or npu:0,2,5 "
+                             f"({single} take no index)")
+        if len(set(int(card) for card in cards)) != len(cards):
+            raise ValueError(f"card listed twice in {text!r}; name each card once, e.g. npu:0,2,5")
+        if len(cards) == 1:
+            return cls(name, index=int(cards[0]))
+        return cls(name, cards=tuple(int(card) for card in cards))
+
+    def __str__(self) -> str:
+        if self.all_cards:
+            return f"{self.kind}:{ALL_CARDS}"
+        if self.cards is not None:
+            return f"{self.kind}:" + ",".join(str(card) for card in self.cards)
+        return self.kind if self.index is None else card_label(self.kind, self.index)
+
+    def __eq__(self, other: object) -> bool:
+        # the canonical text names one spec: a spec equals its own text ("npu:0,2,5"), as options compare
+        if isinstance(other, (DeviceSpec, str)):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    @property
+    def server(self) -> bool:
+        """``kind:all`` or ``kind:N,M,...``: a whole-server run."""
+        return self.all_cards or self.cards is not None
+
+    def card(self, index: int) -> "DeviceSpec":
+        """``kind:index`` of this spec's kind."""
+        return DeviceSpec(self.kind, index=index)
 
 
-def listed_cards(spec: str) -> tuple[int, ...] | str | None:
-    """What a parsed spec says about cards: ALL_CARDS for ``kind:all``, the indices of ``kind:N,M``
-    (two or more), None for one card or none (``kind``, ``kind:N``, ``cpu``, ``auto``)."""
-    _, _, index = spec.partition(":")
-    if index == ALL_CARDS:
-        return ALL_CARDS
-    if "," in index:
-        return tuple(int(card) for card in index.split(","))
-    return None
+def card_label(kind: str, card: int) -> str:
+    """A card's label in reports and test ids: ``npu:3``."""
+    return f"{kind}:{card}"
 
 
-def is_card_list(spec: str) -> bool:
-    """True for ``kind:all`` and ``kind:N,M,...``: a whole-server run, every device test once per card."""
-    return listed_cards(spec) is not None
+def card_number(label: str) -> int:
+    """The card of a label made by card_label: ``npu:3`` -> 3."""
+    return int(label.rpartition(":")[2])
+
+
+#: the card of a test that runs on no particular card (a whole-server run's session-wide tests)
+NO_CARD = ""
+
+
+def card_in_test_id(nodeid: str) -> str:
+    """The card label in a whole-server test id (``test_x[npu:3-last_hidden_state]`` -> ``npu:3``), or NO_CARD."""
+    params = nodeid.partition("[")[2].rstrip("]")
+    for part in params.split("-"):
+        kind, _, index = part.partition(":")
+        if index.isdigit() and kind.isalpha():
+            return part
+    return NO_CARD
+
+
+def parse_device_spec(text: str) -> DeviceSpec:
+    """The option parser of --device (acceptance/options.py): DeviceSpec.parse."""
+    return DeviceSpec.parse(text)

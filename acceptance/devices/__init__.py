@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..device_kinds import ALL_CARDS, KIND_NAMES, kind_named, listed_cards
+from ..device_kinds import KIND_NAMES, DeviceSpec, kind_named
 from ..errors import DeviceUnavailable
 from .base import Backend, Device
 from .cpu import CpuBackend
@@ -25,14 +25,18 @@ def backend_for(kind: str) -> Backend:
     return BACKENDS[kind]()
 
 
-def select_device(spec: str) -> Device:
-    """Resolve ``auto``, ``kind`` or ``kind:N`` to a usable Device.
+def _spec(spec: DeviceSpec | str) -> DeviceSpec:
+    return spec if isinstance(spec, DeviceSpec) else DeviceSpec.parse(spec)
+
+
+def select_device(spec: DeviceSpec | str) -> Device:
+    """Resolve ``auto``, ``kind`` or ``kind:N`` (a card list: its first card) to a usable Device.
 
     A device asked for by name that is missing raises DeviceUnavailable with the
     fix; ``auto`` falls through the AUTO_ORDER and records why each was passed over.
     """
-    kind, _, index_text = spec.partition(":")
-    if kind == "auto":
+    spec = _spec(spec)
+    if spec.kind == "auto":
         log = []
         for candidate in AUTO_ORDER:
             backend = backend_for(candidate)
@@ -44,26 +48,26 @@ def select_device(spec: str) -> Device:
                 return _open(backend, None, tuple(log))
             log.append(f"auto: skipped {candidate}: {reason}")
         raise AssertionError("the cpu backend is always available")  # pragma: no cover
-    backend = backend_for(kind)
+    backend = backend_for(spec.kind)
     reason = backend.unavailable_reason()
     if reason is not None:
         raise DeviceUnavailable(f"--device {spec} was requested but is not usable here: {reason}",
                                 backend.install_hint or "choose another --device")
-    if listed_cards(spec) is not None:  # a whole-server run: every listed card must be there; the first leads
+    if spec.server:  # a whole-server run: every listed card must be there; the first leads
         cards = server_cards(spec, backend)
         return _open(backend, cards[0], (f"requested: {spec} ({len(cards)} cards)",))
-    return _open(backend, int(index_text) if index_text else None, (f"requested: {spec}",))
+    return _open(backend, spec.index, (f"requested: {spec}",))
 
 
-def server_cards(spec: str, backend: Backend) -> list[int]:
+def server_cards(spec: DeviceSpec | str, backend: Backend) -> list[int]:
     """The cards of ``kind:all`` (every visible one) or ``kind:N,M,...`` (each checked to be visible)."""
-    listed, count = listed_cards(spec), backend.device_count()
-    if listed == ALL_CARDS:
+    spec, count = _spec(spec), backend.device_count()
+    if spec.all_cards:
         if count < 1:
             raise DeviceUnavailable(f"--device {spec} was requested but no {backend.kind} card is visible",
                                     "make the cards visible, or choose another --device")
         return list(range(count))
-    assert isinstance(listed, tuple), spec  # a card list: listed_cards parsed it
+    listed = spec.cards if spec.cards is not None else (() if spec.index is None else (spec.index,))
     for index in listed:
         _check_visible(backend, index, count)  # raises, naming the card that is not visible
     return list(listed)
@@ -86,15 +90,16 @@ def _check_visible(backend: Backend, index: int | None, count: int) -> None:
             f"use an index below {count}, or make the card visible" + (f" via {variable}" if variable else ""))
 
 
-def card_indices(spec: str, backend: Backend, resolved_kind: str | None = None) -> list[int | None]:
+def card_indices(spec: DeviceSpec | str, backend: Backend, resolved_kind: str | None = None) -> list[int | None]:
     """The cards a per-card test runs on: ``kind:N`` -> [N]; ``kind`` with several visible cards ->
     every index; one card, cpu or mps -> [None] (the session's device). ``auto`` counts as the kind it
     resolved to (``resolved_kind``, the session device's kind; ``backend`` is that kind's); unresolved, [None]."""
-    kind, _, index_text = spec.partition(":")
-    if listed_cards(spec) is not None:
+    spec = _spec(spec)
+    kind = spec.kind
+    if spec.server:
         return list(server_cards(spec, backend))
-    if index_text:
-        return [int(index_text)]
+    if spec.index is not None:
+        return [spec.index]
     if kind == "auto":
         kind = resolved_kind or "auto"
     if kind == "auto" or not kind_named(kind).takes_index:

@@ -6,8 +6,10 @@ import pytest
 
 from acceptance.device_kinds import (
     ALL_CARDS,
-    is_card_list,
-    listed_cards,
+    DeviceSpec,
+    card_in_test_id,
+    card_label,
+    card_number,
     parse_device_spec,
 )
 from acceptance.devices import server_cards
@@ -23,9 +25,17 @@ from acceptance.sections import CardCheck, ServerSection
     ("npu:3", "npu:3", None), ("npu", "npu", None), ("cpu", "cpu", None), ("auto", "auto", None),
 ])
 def test_card_lists_parse(text, parsed, cards):
-    assert parse_device_spec(text) == parsed
-    assert listed_cards(parsed) == cards
-    assert is_card_list(parsed) == (cards is not None)
+    spec = parse_device_spec(text)
+    assert str(spec) == parsed and DeviceSpec.parse(parsed) == spec  # parsed once, spelled back the same
+    assert (ALL_CARDS if spec.all_cards else spec.cards) == cards
+    assert spec.server == (cards is not None)
+
+
+def test_card_labels_are_built_and_read_in_one_place():
+    assert card_label("npu", 3) == "npu:3" and card_number("npu:3") == 3
+    assert DeviceSpec.parse("npu:all").card(5) == DeviceSpec("npu", index=5)
+    assert card_in_test_id("tests/acceptance/test_x.py::test_y[npu:3-last_hidden_state]") == "npu:3"
+    assert card_in_test_id("tests/acceptance/test_x.py::test_y[last_hidden_state]") == ""
 
 
 @pytest.mark.parametrize("text, message", [
@@ -34,7 +44,7 @@ def test_card_lists_parse(text, parsed, cards):
 ])
 def test_bad_card_lists_are_refused(text, message):
     if message is None:
-        assert parse_device_spec(text) == "npu:"  # "kind:" is the bare kind, as before
+        assert parse_device_spec(text) == DeviceSpec("npu")  # "kind:" is the bare kind, as before
         return
     with pytest.raises(ValueError, match=message):
         parse_device_spec(text)
