@@ -77,7 +77,7 @@ class DeviceSpec:
         if index == ALL_CARDS:
             return cls(name, all_cards=True)
         cards = index.split(",")
-        if not all(card.isdigit() for card in cards):
+        if not all(card.isascii() and card.isdigit() for card in cards):
             raise ValueError(f"bad device index in {text!r}; use e.g. npu:0, npu:all or npu:0,2,5 "
                              f"({single} take no index)")
         if len(set(int(card) for card in cards)) != len(cards):
@@ -131,7 +131,7 @@ def card_in_test_id(nodeid: str) -> str:
     params = nodeid.partition("[")[2].rstrip("]")
     for part in params.split("-"):
         kind, _, index = part.partition(":")
-        if index.isdigit() and kind.isalpha():
+        if kind in BY_NAME and index.isascii() and index.isdigit():
             return part
     return NO_CARD
 

@@ -93,9 +93,11 @@ def tensor_metrics(reference: torch.Tensor, candidate: torch.Tensor) -> TensorMe
     ref = reference.detach().to("cpu", torch.float64).flatten()
     cand = candidate.detach().to("cpu", torch.float64).flatten()
     device_finite, reference_finite = bool(torch.isfinite(cand).all()), bool(torch.isfinite(ref).all())
-    if not (device_finite and reference_finite) or ref.numel() == 0:
-        nan = math.nan if ref.numel() else 1.0
-        return TensorMetrics(nan, nan, nan, nan, nan, nan if ref.numel() else 0.0, device_finite, reference_finite)
+    if ref.numel() == 0:  # nothing to differ: identical
+        return TensorMetrics(1.0, 0.0, 0.0, 1.0, 1.0, 0.0, True, True)
+    if not (device_finite and reference_finite):
+        nan = math.nan
+        return TensorMetrics(nan, nan, nan, nan, nan, nan, device_finite, reference_finite)
     ref_norm, cand_norm = ref.norm().item(), cand.norm().item()
     eps64 = torch.finfo(torch.float64).eps
     if ref_norm <= eps64 and cand_norm <= eps64:
@@ -123,10 +125,11 @@ class ReferenceStore:
     """Sink for the reference forward: each call's activations written to a spill folder, parameters kept by
     reference (the reference model holds them), the index in memory. ``close()`` removes the folder."""
 
-    def __init__(self, folder: Path | None = None):
-        self._own = folder is None
-        self.folder = Path(tempfile.mkdtemp(prefix="dinov3-ops-")) if folder is None else folder
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, under: Path | None = None):
+        if under is not None:
+            under.mkdir(parents=True, exist_ok=True)
+        # a folder of its own (under the run folder when given: disk, not a tmpfs /tmp that holds it in memory)
+        self.folder = Path(tempfile.mkdtemp(prefix=".operator-spill-", dir=under))
         #: call key -> (call, role name -> file path or parameter tensor)
         self.calls: dict[tuple[str, str, int], tuple[OperatorCall, dict[str, Any]]] = {}
         self.bytes_written = 0
@@ -151,8 +154,7 @@ class ReferenceStore:
         return entry if isinstance(entry, torch.Tensor) else torch.load(entry, weights_only=True)
 
     def close(self) -> None:
-        if self._own:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -261,24 +263,28 @@ class DeviceComparison:
         first_output: tuple[CapturedTensor, torch.Tensor] | None = None
         for item in tensors:
             role = _role_name(item.role)
-            if role not in entries:
+            if role not in entries:  # an output the reference call lacks is a shape that differs
+                shapes_differ = shapes_differ or item.is_output
                 continue
             reference = self.reference.tensor(entries[role])
+            if item.is_output and first_output is None:
+                first_output = (item, reference)
             if tuple(reference.shape) != tuple(item.tensor.shape):
                 shapes_differ = shapes_differ or item.is_output
                 continue
             metrics = tensor_metrics(reference, item.tensor)
             (outputs if item.is_output else inputs).append(metrics)
-            if item.is_output and first_output is None:
-                first_output = (item, reference)
-        if first_output is None:
+        if first_output is None:  # no floating output lines up with the reference's: nothing to judge it by
+            self.unmatched.append(f"{call.name} in {call.module or 'the model top level'} (no output lines up)")
             return
         status, reason = msprobe_status(inputs, outputs, shapes_differ, self.dtype)
         item, reference = first_output
+        nan = math.nan
         self.rows.append(OperatorRow(
             index=call.index, name=call.name, api=call.api, module=call.module, shape=tuple(item.tensor.shape),
             dtype=str(item.tensor.dtype).removeprefix("torch."),
-            reference_dtype=str(reference.dtype).removeprefix("torch."), output=outputs[0],
+            reference_dtype=str(reference.dtype).removeprefix("torch."),
+            output=outputs[0] if outputs else TensorMetrics(nan, nan, nan, nan, nan, nan, True, True),
             input_one_thousandth=_lowest([m.one_thousandth for m in inputs]),
             input_cosine=_lowest([m.cosine for m in inputs]),
             input_relative_error=_highest([m.relative_error for m in inputs]), status=status, reason=reason))
@@ -356,10 +362,11 @@ class OperatorDrift:
 def compare_operators(reference_model: torch.nn.Module, reference_pixels: torch.Tensor,
                       device_model: torch.nn.Module, device_pixels: torch.Tensor, dtype: str,
                       synchronize: Callable[[], None], reference_dump: OperatorSink | None = None,
-                      device_dump: OperatorSink | None = None) -> OperatorDrift:
+                      device_dump: OperatorSink | None = None, spill_under: Path | None = None) -> OperatorDrift:
     """One captured forward per side, the device's compared call by call with the reference's; each side's
-    calls also go to its dump writer when one is given (--dump)."""
-    store = ReferenceStore()
+    calls also go to its dump writer when one is given (--dump). The reference's tensors are spilled to a
+    folder under ``spill_under`` (the system's temporary folder when None), removed at the end."""
+    store = ReferenceStore(spill_under)
     try:
         started = time.perf_counter()
         capture_operators(reference_model, reference_pixels, Tee(store, reference_dump))

@@ -168,15 +168,15 @@ class _Capture(TorchFunctionMode):
                            for name, tensor in [*model.named_parameters(), *model.named_buffers()]}
         #: True while the capture itself copies tensors: those calls are the capture's, not the model's
         self.busy = False
-        #: the modules running now, innermost last ("" for the model itself)
-        self.stack: list[ModuleCall] = []
+        #: the modules running now, innermost last ("" for the model itself), each with its inputs' copies
+        self.stack: list[tuple[ModuleCall, list[CapturedTensor]]] = []
         self.api_counts: Counter[str] = Counter()
         self.occurrences: Counter[tuple[str, str]] = Counter()
         self.module_counts: Counter[str] = Counter()
         self.calls: list[OperatorCall] = []
         self.handles: list[Any] = []
         for module in model.modules():
-            self.handles.append(module.register_forward_pre_hook(self._enter))
+            self.handles.append(module.register_forward_pre_hook(self._enter, with_kwargs=True))
             self.handles.append(module.register_forward_hook(self._leave, with_kwargs=True, always_call=True))
 
     def close(self) -> None:
@@ -184,48 +184,66 @@ class _Capture(TorchFunctionMode):
             handle.remove()
 
     def _innermost(self) -> ModuleCall | None:
-        return next((call for call in reversed(self.stack) if call.path), None)
+        return next((call for call, _ in reversed(self.stack) if call.path), None)
 
-    def _enter(self, module: nn.Module, args: Any) -> None:
+    def _enter(self, module: nn.Module, args: Any, kwargs: Any) -> None:
         path = self.paths.get(id(module), "")
         parent = self._innermost()
-        self.stack.append(ModuleCall(path=path, class_name=type(module).__name__, count=self.module_counts[path],
-                                     parent=parent.name if parent else None))
+        call = ModuleCall(path=path, class_name=type(module).__name__, count=self.module_counts[path],
+                          parent=parent.name if parent else None)
         self.module_counts[path] += 1
+        # its inputs as they were when it started: an in-place operator inside it must not change them
+        inputs = self._copies((("input", args), ("input", kwargs or {}))) if path else []
+        self.stack.append((call, inputs))
 
     def _leave(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
-        call = self.stack.pop() if self.stack else None
+        call, inputs = self.stack.pop() if self.stack else (None, [])
         if call is None or not call.path:  # the model itself: its outputs are the last operators' outputs
             return
-        self._hand_on(self.sink.module, call, (("input", args), ("input", kwargs or {}), ("output", output)))
+        self._hand_on(self.sink.module, call, inputs + self._copies((("output", output),)))
 
-    def _hand_on(self, hand: Any, call: Any, groups: Any) -> None:
-        """Copy the call's tensors and give them to the sink; what both do with torch is the capture's own work."""
+    def _hand_on(self, hand: Any, call: Any, tensors: list[CapturedTensor]) -> None:
+        """Give a call to the sink; what the sink does with torch is the capture's own work, not the model's."""
         self.busy = True
         try:
-            hand(call, self._tensors(groups))
+            hand(call, tensors)
         finally:
             self.busy = False
 
-    def _tensors(self, groups: Any) -> list[CapturedTensor]:
-        found = []
-        for side, value in groups:
-            items = value.items() if isinstance(value, dict) else enumerate(value if isinstance(value, (list, tuple))
-                                                                            else [value])
-            for key, item in items:
-                for role, leaf in _flatten(item, (side, key)):
-                    if isinstance(leaf, torch.Tensor) and leaf.is_floating_point():
-                        # a CPU copy: later in-place ops on the device cannot change it; contiguous for torch.save
-                        copy = leaf.detach().to("cpu", copy=True).contiguous()
-                        found.append(CapturedTensor(role, copy, self.parameters.get(id(leaf))))
-        return found
+    def _copies(self, groups: Any) -> list[CapturedTensor]:
+        """The floating tensors of a call's arguments or outputs, on the CPU."""
+        self.busy = True
+        try:
+            found = []
+            for side, value in groups:
+                items = value.items() if isinstance(value, dict) else enumerate(
+                    value if isinstance(value, (list, tuple)) else [value])
+                for key, item in items:
+                    for role, leaf in _flatten(item, (side, key)):
+                        if isinstance(leaf, torch.Tensor) and leaf.is_floating_point():
+                            found.append(self._copy(role, leaf))
+            return found
+        finally:
+            self.busy = False
+
+    def _copy(self, role: tuple[Any, ...], leaf: torch.Tensor) -> CapturedTensor:
+        parameter = self.parameters.get(id(leaf))
+        if parameter is not None and leaf.device.type == "cpu" and leaf.is_contiguous():
+            # a CPU parameter does not change during an inference forward: shared, not copied (the reference
+            # model's weights are never held twice, whatever the model's size)
+            return CapturedTensor(role, leaf.detach(), parameter)
+        # a CPU copy: later in-place ops on the device cannot change it; contiguous for torch.save
+        return CapturedTensor(role, leaf.detach().to("cpu", copy=True).contiguous(), parameter)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        output = func(*args, **kwargs)
         api = None if self.busy else api_name(func)
-        if api is None or not any(isinstance(leaf, torch.Tensor) and leaf.is_floating_point()
-                                  for leaf in tree_flatten(output)[0]):
+        if api is None:
+            return func(*args, **kwargs)
+        # the inputs before the call: an in-place operator (mul_, relu(inplace=True)) overwrites them
+        inputs = self._copies((("input", args), ("input", kwargs)))
+        output = func(*args, **kwargs)
+        if not any(isinstance(leaf, torch.Tensor) and leaf.is_floating_point() for leaf in tree_flatten(output)[0]):
             return output
         innermost = self._innermost()
         module = innermost.path if innermost else ""
@@ -240,7 +258,7 @@ class _Capture(TorchFunctionMode):
         self.api_counts[api] += 1
         self.occurrences[(module, api)] += 1
         self.calls.append(call)
-        self._hand_on(self.sink.operator, call, (("input", args), ("input", kwargs), ("output", output)))
+        self._hand_on(self.sink.operator, call, inputs + self._copies((("output", output),)))
         return output
 
 

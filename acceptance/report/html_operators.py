@@ -42,10 +42,18 @@ def operators_html(report: Mapping[str, Any]) -> str:
               f'{esc(row["status"])}</td>'] for row in rows]
     parts.append(_table(["Operator", "Module", "Shape", "Relative Error", "Cosine", "MaxAbsErr", "MaxRelativeErr",
                          "One Thousandth Err Ratio", "Inputs' lowest", "Result"], table, "dinov3-operators"))
-    from . import plots_operators  # matplotlib, only when a plot is drawn
+    for side, names in (("device", section.get("unmatched_device") or []),
+                        ("CPU reference", section.get("unmatched_reference") or [])):
+        if names:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            parts.append(f'<p class="dinov3-note dinov3-warn">{len(names)} {side} call(s) without a partner on the '
+                         f"other side (another code path?): {esc(shown)}</p>")
+    if section.get("operators"):
+        from . import plots_operators  # matplotlib, only when a plot is drawn
 
-    png = base64.b64encode(plots_operators.operator_drift_png(section)).decode("ascii")
-    parts.append(f'<img class="dinov3-plot" alt="operator error along the forward" src="data:image/png;base64,{png}"/>')
+        png = base64.b64encode(plots_operators.operator_drift_png(section)).decode("ascii")
+        parts.append(f'<img class="dinov3-plot" alt="operator error along the forward" '
+                     f'src="data:image/png;base64,{png}"/>')
     dumps = section.get("dumps") or {}
     if dumps.get("cpu") and dumps.get("device"):
         parts.append(f'<p class="dinov3-note">msprobe dumps: <code>msprobe compare -tp {esc(dumps["device"])} '

@@ -172,3 +172,53 @@ def test_dump_is_msprobes_layout_with_every_tensor_written(model, pixels, monkey
         "Module.layer.1.mlp.DINOv3ViTMLP.forward.0"
     assert "Module.layer.1.DINOv3ViTLayer.forward.0" in dump["data"]
     assert drift.first_error.name == "Functional.gelu.1.forward"
+
+
+class _InPlace(torch.nn.Module):
+    """A model whose forward overwrites its input in place (mul_), as some kernels' Python code does."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.full((4,), 2.0))
+
+    def forward(self, pixel_values):
+        hidden = pixel_values.flatten(1)[:, :4].clone()
+        return hidden.mul_(self.scale)
+
+
+def test_an_in_place_operator_is_recorded_with_its_input_as_it_was():
+    sink = _Names()
+    model = _InPlace()
+    capture_operators(model, torch.ones(1, 3, 2, 2), sink)
+    _, tensors = next((c, t) for c, t in sink.operators if c.api == "Tensor.mul_")
+    values = {item.role: item.tensor for item in tensors}
+    assert torch.equal(values[("input", 0)], torch.ones(1, 4))
+    assert torch.equal(values[("output", 0)], 2 * torch.ones(1, 4))
+    # a CPU parameter is handed on as it is (shared, never a second copy of the weights)
+    parameter = next(item for item in tensors if item.parameter == "scale")
+    assert parameter.tensor.data_ptr() == model.scale.data_ptr()
+
+
+def test_an_output_shape_that_differs_is_an_error_row(tmp_path):
+    from acceptance.operator_drift import DeviceComparison, ReferenceStore
+    from acceptance.operators import CapturedTensor, OperatorCall
+
+    call = OperatorCall(index=0, api="Functional.linear", count=0, module="head", occurrence=0)
+    store = ReferenceStore(tmp_path)
+    store.operator(call, [CapturedTensor(("output", 0), torch.ones(2, 3))])
+    comparison = DeviceComparison(store, "float32")
+    comparison.operator(call, [CapturedTensor(("output", 0), torch.ones(2, 4))])
+    store.close()
+    (row,) = comparison.rows
+    assert row.status == "error" and "shape differs" in row.reason and not comparison.unmatched
+    assert not list(tmp_path.iterdir())  # the spill folder is gone
+
+
+def test_dump_of_a_cpu_target_keeps_the_two_sides_apart(run_suite, tiny_checkpoint, tmp_path):
+    dump = tmp_path / "dump"
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=cpu", "--dump", str(dump), "-m", "operators")
+    result.assert_outcomes(passed=2)
+    reference, device = (json.loads((dump / side / "step0" / "rank0" / "dump.json").read_text())
+                         for side in ("cpu", "cpu-device"))
+    assert reference["data"].keys() == device["data"].keys() and reference["dump_data_dir"] != device["dump_data_dir"]
+    assert not list((tmp_path / "reports" / "runs").glob("*/.operator-spill-*"))  # spilled in the run folder, removed
