@@ -117,6 +117,11 @@ def tensor_metrics(reference: torch.Tensor, candidate: torch.Tensor) -> TensorMe
         relative_error=relative_error(ref, cand), device_finite=True, reference_finite=True)
 
 
+def where(name: str, module: str) -> str:
+    """``Functional.gelu.7.forward in layer.7.mlp.act_fn``: a call and the module it ran in."""
+    return f"{name} in {module or 'the model top level'}"
+
+
 def _role_name(role: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in role)
 
@@ -180,8 +185,7 @@ class OperatorRow:
 
     def describe(self) -> str:
         """``Functional.gelu.7.forward in layer.7.mlp.act_fn: <why>``."""
-        where = f" in {self.module}" if self.module else " (model top level)"
-        return f"{self.name}{where}: {self.reason}"
+        return f"{where(self.name, self.module)}: {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "name": self.name, "api": self.api, "module": self.module,
@@ -253,7 +257,7 @@ class DeviceComparison:
     def operator(self, call: OperatorCall, tensors: list[CapturedTensor]) -> None:
         found = self.reference.calls.get(call.key)
         if found is None:
-            self.unmatched.append(f"{call.name} in {call.module or 'the model top level'}")
+            self.unmatched.append(where(call.name, call.module))
             return
         self.seen.add(call.key)
         _, entries = found
@@ -275,7 +279,7 @@ class DeviceComparison:
             metrics = tensor_metrics(reference, item.tensor)
             (outputs if item.is_output else inputs).append(metrics)
         if first_output is None:  # no floating output lines up with the reference's: nothing to judge it by
-            self.unmatched.append(f"{call.name} in {call.module or 'the model top level'} (no output lines up)")
+            self.unmatched.append(f"{where(call.name, call.module)} (no output lines up)")
             return
         status, reason = msprobe_status(inputs, outputs, shapes_differ, self.dtype)
         item, reference = first_output
@@ -291,7 +295,7 @@ class DeviceComparison:
 
     def missing(self) -> list[str]:
         """Reference calls the device never made."""
-        return [f"{call.name} in {call.module or 'the model top level'}"
+        return [where(call.name, call.module)
                 for key, (call, _) in self.reference.calls.items() if key not in self.seen]
 
 
@@ -345,7 +349,7 @@ class OperatorDrift:
         step = self.largest_step()
         tail = ""
         if step is not None and step.output.relative_error > 0:
-            tail = (f"; the error grows most at {step.name} in {step.module or 'the model top level'} (relative error "
+            tail = (f"; the error grows most at {where(step.name, step.module)} (relative error "
                     f"{step.output.relative_error:.4%}, its inputs' {step.input_relative_error or 0.0:.4%})")
         return f"no operator's output goes wrong while its inputs were fine ({len(self.rows)} operators){tail}"
 

@@ -29,7 +29,6 @@ from typing import Any, Iterator, Protocol
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_flatten
 
 __all__ = ["CapturedTensor", "ModuleCall", "OperatorCall", "OperatorSink", "api_name", "capture_operators"]
 
@@ -130,13 +129,18 @@ class OperatorSink(Protocol):
     def module(self, call: ModuleCall, tensors: list[CapturedTensor]) -> None: ...
 
 
-def checkpoint_paths(model: nn.Module) -> dict[int, str]:
-    """id(module) -> its path as the checkpoint file names it: transformers 5 keeps DINOv3's blocks under a
-    ``model`` child in memory (``model.layer.7``), its files and transformers 4.57 do not (``layer.7``)."""
-    names = {id(module): path for path, module in model.named_modules()}
-    if "model" not in dict(model.named_children()):
-        return names
-    return {key: "" if path == "model" else path.removeprefix("model.") for key, path in names.items()}
+def checkpoint_names(model: nn.Module) -> tuple[dict[int, str], dict[int, str]]:
+    """id(module) -> its path, id(parameter or buffer) -> its name, as the checkpoint file names them:
+    transformers 5 keeps DINOv3's blocks under a ``model`` child in memory (``model.layer.7``), its files and
+    transformers 4.57 do not (``layer.7``)."""
+    wrapped = "model" in dict(model.named_children())
+
+    def named(path: str) -> str:
+        return ("" if path == "model" else path.removeprefix("model.")) if wrapped else path
+
+    modules = {id(module): named(path) for path, module in model.named_modules()}
+    tensors = {id(tensor): named(name) for name, tensor in [*model.named_parameters(), *model.named_buffers()]}
+    return modules, tensors
 
 
 def _flatten(value: Any, role: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -146,6 +150,19 @@ def _flatten(value: Any, role: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...
             yield from _flatten(item, (*role, index))
     else:
         yield role, value
+
+
+def _leaves(groups: Any) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """(role, leaf) of every value in ``groups``: ("input", args), ("input", kwargs) or ("output", output)."""
+    for side, value in groups:
+        items = value.items() if isinstance(value, dict) else enumerate(
+            value if isinstance(value, (list, tuple)) else [value])
+        for key, item in items:
+            yield from _flatten(item, (side, key))
+
+
+def _floating(leaf: Any) -> bool:
+    return isinstance(leaf, torch.Tensor) and leaf.is_floating_point()
 
 
 def _plain(value: Any) -> Any:
@@ -162,10 +179,7 @@ class _Capture(TorchFunctionMode):
     def __init__(self, model: nn.Module, sink: OperatorSink):
         super().__init__()
         self.sink = sink
-        self.paths = checkpoint_paths(model)
-        wrapped = "model" in dict(model.named_children())
-        self.parameters = {id(tensor): name.removeprefix("model.") if wrapped else name
-                           for name, tensor in [*model.named_parameters(), *model.named_buffers()]}
+        self.paths, self.parameters = checkpoint_names(model)
         #: True while the capture itself copies tensors: those calls are the capture's, not the model's
         self.busy = False
         #: the modules running now, innermost last ("" for the model itself), each with its inputs' copies
@@ -214,15 +228,7 @@ class _Capture(TorchFunctionMode):
         """The floating tensors of a call's arguments or outputs, on the CPU."""
         self.busy = True
         try:
-            found = []
-            for side, value in groups:
-                items = value.items() if isinstance(value, dict) else enumerate(
-                    value if isinstance(value, (list, tuple)) else [value])
-                for key, item in items:
-                    for role, leaf in _flatten(item, (side, key)):
-                        if isinstance(leaf, torch.Tensor) and leaf.is_floating_point():
-                            found.append(self._copy(role, leaf))
-            return found
+            return [self._copy(role, leaf) for role, leaf in _leaves(groups) if _floating(leaf)]
         finally:
             self.busy = False
 
@@ -240,21 +246,19 @@ class _Capture(TorchFunctionMode):
         api = None if self.busy else api_name(func)
         if api is None:
             return func(*args, **kwargs)
+        arguments = (("input", args), ("input", kwargs))
         # the inputs before the call: an in-place operator (mul_, relu(inplace=True)) overwrites them
-        inputs = self._copies((("input", args), ("input", kwargs)))
+        inputs = self._copies(arguments)
         output = func(*args, **kwargs)
-        if not any(isinstance(leaf, torch.Tensor) and leaf.is_floating_point() for leaf in tree_flatten(output)[0]):
+        if not any(_floating(leaf) for _, leaf in _leaves((("output", output),))):
             return output
         innermost = self._innermost()
         module = innermost.path if innermost else ""
         call = OperatorCall(index=len(self.calls), api=api, count=self.api_counts[api], module=module,
                             parent=innermost.name if innermost else None,
                             occurrence=self.occurrences[(module, api)],
-                            scalars=tuple((role, _plain(leaf)) for group, value in (("input", args), ("input", kwargs))
-                                          for key, item in (value.items() if isinstance(value, dict)
-                                                            else enumerate(value))
-                                          for role, leaf in _flatten(item, (group, key))
-                                          if not (isinstance(leaf, torch.Tensor) and leaf.is_floating_point())))
+                            scalars=tuple((role, _plain(leaf)) for role, leaf in _leaves(arguments)
+                                          if not _floating(leaf)))
         self.api_counts[api] += 1
         self.occurrences[(module, api)] += 1
         self.calls.append(call)
