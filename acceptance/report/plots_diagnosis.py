@@ -70,6 +70,11 @@ def layer_drift_png(section: Mapping[str, Any], title: str | None = None) -> byt
     axes.set_title(title or "Layer-wise drift against the CPU float32 reference", fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize=7, loc="best")
+    return png_bytes(figure)
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure, laid out tight, as PNG bytes."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

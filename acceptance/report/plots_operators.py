@@ -6,13 +6,12 @@ draws the same plot as a live session.
 
 from __future__ import annotations
 
-import io
 from typing import Any, Mapping
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .plots_diagnosis import PLOT_FLOOR, _positive
+from .plots_diagnosis import PLOT_FLOOR, _positive, png_bytes
 
 STATUS_COLOURS = {"error": "#c62828", "warning": "#ef6c00"}
 
@@ -48,7 +47,4 @@ def operator_drift_png(section: Mapping[str, Any]) -> bytes:
     axes.set_title(f"Operator-level drift vs CPU float32 ({section.get('dtype')})", fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return png_bytes(figure)
