@@ -22,6 +22,7 @@ COMPILE_MODES = ("off", "on")
 REFERENCE_CACHE_MODES = ("off", "on", "refresh")
 PROFILE_MODES = ("off", "on")
 OPS_MODES = ("auto", "on", "off")
+TIMING_MODES = ("auto", "parallel", "sequential")
 ENV_PREFIX = "DINOV3_"
 
 
@@ -211,6 +212,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("dump", None, "write both sides' operator captures in msprobe's PyTorch dump layout under DIR "
            "(DIR/cpu/step0/rank0/dump.json and DIR/<device>/...), for 'msprobe compare'; implies --ops on",
            _path, "DIR"),
+    Option("timing", "auto", "how the cards of a whole-server run (--device kind:all -n N) are timed: parallel "
+           "(every card at once, as a server runs in production), sequential (one card at a time, nothing else "
+           "running); auto: parallel under -n, sequential without (where it is the only way)",
+           _choice(TIMING_MODES), "MODE"),
     Option("compile", "off", "graph mode: on runs torch.compile (inductor; the torch_npu backend on NPU) "
            "against the CPU reference and eager latency; off skips it", _choice(COMPILE_MODES), "MODE"),
 )

@@ -112,7 +112,7 @@ class RunResults:
         if self.operators.recorded:
             found["operators"] = self.operators.to_dict()
         if self.server is not None:
-            found["server"] = self.server.to_dict(self.determinism)
+            found["server"] = self.server.to_dict(self.determinism, self.soak)
         for name, per_card in (("determinism", self.determinism), ("soak", self.soak)):
             if per_card:
                 found[name] = {card: result.to_dict() for card, result in per_card.items()}

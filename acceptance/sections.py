@@ -25,6 +25,7 @@ from .thresholds import LATENCY_LIMITS
 
 if TYPE_CHECKING:  # annotations only: the schema (read by the fleet merge) must not import torch
     from .baseline import RegressionCheck, RegressionLimits
+    from .devices.card_state import CardState
     from .drift import LayerDrift
     from .fingerprint import Fingerprint
     from .metrics import TensorComparison
@@ -451,6 +452,14 @@ PER_CARD_SCHEMA = {"soak": mapping(SoakResult.SCHEMA), "determinism": mapping(De
 
 CARD_PASS, CARD_FAIL, CARD_NOT_RUN = "PASS", "FAIL", "NOT RUN"
 
+#: acceptance.devices.card_state.CardState.to_dict(): a card as its vendor's tool reports it
+CARD_STATE_SCHEMA = closed({
+    "tool": STRING, "index": COUNT,
+    **{name: OPTIONAL_STRING for name in ("name", "bus_id", "health", "driver", "firmware")},
+    **{name: {"type": ["number", "null"]} for name in ("temperature_c", "power_w", "memory_used_mib",
+                                                        "memory_total_mib")},
+    "ecc_uncorrectable": OPTIONAL_COUNT})
+
 
 @dataclass(frozen=True)
 class CardCheck:
@@ -458,6 +467,8 @@ class CardCheck:
 
     outcome: str
     message: str = ""
+    #: the test's markers (the verdict asks each card for a passed check of every required marker)
+    markers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -480,7 +491,16 @@ class CardRecord:
     #: where its tests ran: the xdist worker (None: the one process) and the visible-devices variable there
     worker: str | None = None
     visible_devices: str | None = None
+    #: this card's batch x resolution sweep (its MFU, throughput and memory per point)
+    sweep: SweepSection | None = None
+    #: the three operators taking most of this card's time in its profiled forward
+    profile_top: str | None = None
+    #: the card as its vendor's tool saw it before and after the run (acceptance/devices/card_state.py)
+    state_before: CardState | None = None
+    state_after: CardState | None = None
 
+    #: keys a report of an earlier release lacks (its rows still validate)
+    ADDED = ("sweep", "best_mfu", "soak", "profile_top", "state_before", "state_after")
     SCHEMA = closed({
         "card": STRING, "name": STRING, "bus_id": OPTIONAL_STRING,
         "verdict": {"enum": [CARD_PASS, CARD_FAIL, CARD_NOT_RUN]},
@@ -491,7 +511,12 @@ class CardRecord:
         "peak_memory_bytes": OPTIONAL_COUNT, "peak_memory_note": OPTIONAL_STRING,
         "determinism": optional(DeterminismResult.SCHEMA), "worker": OPTIONAL_STRING,
         "visible_devices": OPTIONAL_STRING,
-    })
+        "sweep": optional(SweepSection.SCHEMA), "best_mfu": METRIC, "soak": optional(SoakResult.SCHEMA),
+        "profile_top": OPTIONAL_STRING, "state_before": optional(CARD_STATE_SCHEMA),
+        "state_after": optional(CARD_STATE_SCHEMA),
+    }, required=["card", "name", "bus_id", "verdict", "reasons", "counts", "accuracy", "p50_ms", "p90_ms",
+                 "throughput_img_per_s", "latency_mode", "peak_memory_bytes", "peak_memory_note", "determinism",
+                 "worker", "visible_devices"])
 
     @property
     def failures(self) -> list[str]:
@@ -504,7 +529,13 @@ class CardRecord:
             return CARD_FAIL
         return CARD_PASS if any(check.outcome == "passed" for check in self.checks.values()) else CARD_NOT_RUN
 
-    def to_dict(self, determinism: DeterminismResult | None = None) -> dict[str, Any]:
+    @property
+    def best_mfu(self) -> float | None:
+        """The highest MFU among this card's sweep points (None: no sweep, or no peak for its device)."""
+        values = [point.mfu for point in (self.sweep.points if self.sweep else ()) if point.mfu is not None]
+        return max(values) if values else None
+
+    def to_dict(self, determinism: DeterminismResult | None = None, soak: SoakResult | None = None) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for check in self.checks.values():
             counts[check.outcome] = counts.get(check.outcome, 0) + 1
@@ -520,6 +551,10 @@ class CardRecord:
             "peak_memory_bytes": self.peak_memory_bytes, "peak_memory_note": self.peak_memory_note,
             "determinism": determinism.to_dict() if determinism is not None else None,
             "worker": self.worker, "visible_devices": self.visible_devices,
+            "sweep": self.sweep.to_dict() if self.sweep is not None else None, "best_mfu": self.best_mfu,
+            "soak": soak.to_dict() if soak is not None else None, "profile_top": self.profile_top,
+            "state_before": self.state_before.to_dict() if self.state_before is not None else None,
+            "state_after": self.state_after.to_dict() if self.state_after is not None else None,
         }
 
 
@@ -532,9 +567,16 @@ class ServerSection:
     #: card labels in the order listed
     listed: list[str] = field(default_factory=list)
     cards: dict[str, CardRecord] = field(default_factory=dict)
+    #: "parallel" (every card timed at once, one xdist worker each) or "sequential" (one card at a time)
+    timing_mode: str = "sequential"
+    #: why the cards' own state (vendor tool) is missing, where it is (None: read)
+    state_note: str | None = None
 
     SCHEMA = closed({"spec": STRING, "listed": array(STRING), "verdict": {"enum": [CARD_PASS, CARD_FAIL]},
-                     "failing_cards": array(STRING), "cards": array(CardRecord.SCHEMA)})
+                     "failing_cards": array(STRING), "cards": array(CardRecord.SCHEMA),
+                     "timing_mode": {"enum": ["parallel", "sequential"]}, "p50_spread": METRIC,
+                     "state_note": OPTIONAL_STRING},
+                    required=["spec", "listed", "verdict", "failing_cards", "cards"])
 
     def card(self, label: str, name: str = "") -> CardRecord:
         record = self.cards.setdefault(label, CardRecord(card=label))
@@ -549,11 +591,25 @@ class ServerSection:
         """The listed cards that are not PASS: failed, or never tested (a card that ran nothing is not signed off)."""
         return [row.card for row in self.rows() if row.verdict != CARD_PASS]
 
-    def to_dict(self, determinism: Mapping[str, DeterminismResult] | None = None) -> dict[str, Any]:
-        determinism = determinism or {}
+    @property
+    def p50_ms(self) -> dict[str, float | None]:
+        """Each listed card's p50 latency (None where it was not timed)."""
+        return {row.card: row.latency.p50_ms if row.latency is not None else None for row in self.rows()}
+
+    @property
+    def p50_spread(self) -> float | None:
+        """(slowest card's p50 / fastest card's p50) - 1; None with fewer than two timed cards."""
+        from .server_checks import spread
+
+        return spread(self.p50_ms)
+
+    def to_dict(self, determinism: Mapping[str, DeterminismResult] | None = None,
+                soak: Mapping[str, SoakResult] | None = None) -> dict[str, Any]:
+        determinism, soak = determinism or {}, soak or {}
         return {"spec": self.spec, "listed": list(self.listed),
                 "verdict": CARD_FAIL if self.failing_cards else CARD_PASS, "failing_cards": self.failing_cards,
-                "cards": [row.to_dict(determinism.get(row.card)) for row in self.rows()]}
+                "cards": [row.to_dict(determinism.get(row.card), soak.get(row.card)) for row in self.rows()],
+                "timing_mode": self.timing_mode, "p50_spread": self.p50_spread, "state_note": self.state_note}
 
 
 # -- compile -------------------------------------------------------------------------------------------------

@@ -178,6 +178,8 @@ TABLES: dict[str, tuple[dict[str, Key], bool]] = {
     "regression": ({key: Key(NON_NEGATIVE, required=False) for key in REGRESSION_KEYS}, False),
     "determinism": ({"max_abs_spread": Key(NON_NEGATIVE)}, True),
     "soak": ({"max_drift": Key(NON_NEGATIVE), "max_memory_growth_bytes": Key(NON_NEGATIVE)}, True),
+    # a whole-server run: a card whose p50 is above this many times the median p50 of its siblings is an outlier
+    "server": ({"outlier_p50_ratio": Key(NON_NEGATIVE, required=False, default=1.5)}, False),
 }
 #: [<name>.<dtype>] tables, one per dtype, all required
 DTYPE_TABLES = ("accuracy", "layers")
@@ -206,6 +208,8 @@ class Thresholds:
     determinism_max_abs_spread: float
     soak_max_drift: float
     soak_max_memory_growth_bytes: float
+    #: [server] outlier_p50_ratio (acceptance/server_checks.py)
+    server_outlier_p50_ratio: float = 1.5
     latency: tuple[LatencyLimits, ...] = ()
     #: the file as read, for the JSON report
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -246,7 +250,7 @@ def load_thresholds(path: Path) -> Thresholds:
                 for name in DTYPE_TABLES}
     single = {name: table(raw.get(name, {}), name, f"[{name}]", keys, source)
               for name, (keys, required) in TABLES.items()
-              if required or name in raw}
+              if required or name in raw or all(not key.required for key in keys.values())}
     profiles = named_tables(raw.get("sweep", {}), "sweep", SWEEP_NAMES, False, SWEEP_KEYS, source)
     signoff = single.get("signoff", {}).get("required_markers", ())
     regression = {key: value for key, value in single.get("regression", {}).items() if value is not None}
@@ -263,6 +267,7 @@ def load_thresholds(path: Path) -> Thresholds:
         determinism_max_abs_spread=single["determinism"]["max_abs_spread"],
         soak_max_drift=single["soak"]["max_drift"],
         soak_max_memory_growth_bytes=single["soak"]["max_memory_growth_bytes"],
+        server_outlier_p50_ratio=single["server"]["outlier_p50_ratio"],
         latency=_latency(raw, source),
         raw=raw,
     )

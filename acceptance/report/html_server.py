@@ -19,6 +19,54 @@ def _determinism(data: Mapping[str, Any] | None) -> str:
     return "bitwise identical" if data.get("bitwise_identical") else f"spread {fmt(data.get('max_abs_spread'), 'sci')}"
 
 
+def _sweep(card: Mapping[str, Any]) -> str:
+    sweep = card.get("sweep")
+    if not sweep:
+        return "not run"
+    ok = [point for point in sweep.get("points") or [] if point.get("status") == "ok"]
+    best = max((point.get("throughput_img_per_s") or 0 for point in ok), default=None)
+    limits = "; ".join(f"{resolution}px: batch {fmt(limit.get('max_batch_ok'))} ok"
+                       + (f", OOM at {limit['first_oom_batch']}" if limit.get("first_oom_batch") else "")
+                       for resolution, limit in (sweep.get("limits") or {}).items())
+    return esc(f"{len(ok)}/{len(sweep.get('points') or [])} points, best {fmt(best, 'rate')}; {limits}")
+
+
+def _soak(data: Mapping[str, Any] | None) -> str:
+    if not data:
+        return "not run"
+    return (f"{data.get('iterations')} forwards in {fmt(data.get('seconds'))} s, "
+            f"drift {fmt(data.get('max_drift'), 'sci')}")
+
+
+def _state(state: Mapping[str, Any] | None) -> list[str]:
+    """Health, temperature, power, memory in use, uncorrectable ECC (the vendor tool's view of the card)."""
+    if not state:
+        return ["not read"] * 5
+    memory = (f"{fmt(state.get('memory_used_mib'))} / {fmt(state.get('memory_total_mib'))} MiB"
+              if state.get("memory_used_mib") is not None else "n/a")
+    return [esc(state.get("health") or "not reported"), esc(fmt(state.get("temperature_c"))) + " C",
+            esc(fmt(state.get("power_w"))) + " W", esc(memory), esc(fmt(state.get("ecc_uncorrectable")))]
+
+
+def _state_table(server: Mapping[str, Any]) -> str:
+    """Each card before and after the run, as npu-smi / nvidia-smi saw it, with its driver and firmware."""
+    cards = server.get("cards") or []
+    if not any(card.get("state_before") or card.get("state_after") for card in cards):
+        note = server.get("state_note")
+        return f"<p>Card state: {esc(note)}</p>" if note else ""
+    rows = []
+    for card in cards:
+        before, after = card.get("state_before") or {}, card.get("state_after") or {}
+        either = after or before
+        rows.append([esc(card["card"]), esc(either.get("tool") or ""), esc(either.get("driver") or "n/a"),
+                     esc(either.get("firmware") or "n/a"), esc(either.get("bus_id") or "n/a"),
+                     *[f"{b} &rarr; {a}" for b, a in zip(_state(before), _state(after))]])
+    note = f"<p>{esc(server['state_note'])}</p>" if server.get("state_note") else ""
+    return ("<h4>Card state (vendor tool, before &rarr; after the run)</h4>" + note
+            + _table(["Card", "Tool", "Driver", "Firmware", "Bus id", "Health", "Temperature", "Power",
+                      "Memory in use", "Uncorrectable ECC"], rows, "dinov3-server-state"))
+
+
 def server_html(report: Mapping[str, Any]) -> str:
     server = (report.get("sections") or {}).get("server")
     if not server:
@@ -33,11 +81,21 @@ def server_html(report: Mapping[str, Any]) -> str:
             + (f" ({esc(card['latency_mode'])})" if card.get("latency_mode") else ""),
             _num(fmt(card.get("throughput_img_per_s"), "rate")),
             esc(_mib(memory)) if memory is not None else esc(card.get("peak_memory_note") or "not measured"),
-            esc(_determinism(card.get("determinism"))),
+            _sweep(card), esc(fmt(card.get("best_mfu"), "fraction")),
+            esc(_determinism(card.get("determinism"))), esc(_soak(card.get("soak"))),
+            esc(card.get("profile_top") or "not run"),
             f"<b>{esc(card['verdict'])}</b>" + "".join(f"<br/>{esc(reason)}" for reason in card.get("reasons", [])[:3]),
         ])
     failing = server.get("failing_cards") or []
     head = (f"<h3>Server: {esc(server.get('spec'))} - {esc(server.get('verdict'))}"
             + (f" (failing: {esc(', '.join(failing))})" if failing else " (every listed card passes)") + "</h3>")
+    mode = server.get("timing_mode")
+    if mode:
+        spread = server.get("p50_spread")
+        head += (f"<p>Cards timed: {esc(mode)}"
+                 + (" (all at once, one worker per card)" if mode == "parallel" else " (one card at a time)")
+                 + (f"; p50 spread between cards {esc(fmt(spread, 'fraction'))} (slowest / fastest - 1)"
+                    if spread is not None else "") + "</p>")
     return head + _table(["Card", "Device", "Bus id", "Relative error", "Cosine", "p50 / p90 ms", "Images/s",
-                          "Peak memory", "Determinism", "Verdict"], rows, "dinov3-server")
+                          "Peak memory", "Sweep", "Best MFU", "Determinism", "Soak", "Top operators", "Verdict"],
+                         rows, "dinov3-server") + _state_table(server)

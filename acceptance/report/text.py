@@ -47,7 +47,40 @@ def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> li
         lines.append(results.reference.summary())
     lines += latency_lines(results.latency)
     lines += diagnosis_lines(results.diagnosis)
+    lines += server_lines(results)
     lines += problem_lines(results)
+    return lines
+
+
+def _figure(value: Any, template: str) -> str:
+    return "n/a" if value is None else template.format(value)
+
+
+def server_lines(results: RunResults) -> list[str]:
+    """A whole-server run: how the cards were timed, then one line per card (figures, the vendor tool's view)."""
+    server = results.server
+    if server is None:
+        return []
+    spread = server.p50_spread
+    lines = [f"server {server.spec}: {len(server.listed)} card(s) timed {server.timing_mode}"
+             + (f", p50 spread {spread:.1%} (slowest / fastest - 1)" if spread is not None else "")
+             + (f"; {server.state_note}" if server.state_note else "")]
+    for row in server.rows():
+        stats, state = row.latency, row.state_after or row.state_before
+        determinism = results.determinism.get(row.card)
+        peak = row.peak_memory_bytes / 2 ** 20 if row.peak_memory_bytes is not None else None
+        parts = [f"  {row.card:<8} {row.verdict:<7}",
+                 "p50 " + _figure(stats.p50_ms if stats else None, "{:.3f} ms"),
+                 _figure(stats.throughput_img_per_s if stats else None, "{:.2f} img/s"),
+                 "peak " + _figure(peak, "{:.1f} MiB"),
+                 "deterministic" if determinism is not None and determinism.bitwise_identical
+                 else "determinism " + ("n/a" if determinism is None else f"spread {determinism.max_abs_spread:.3e}")]
+        if row.sweep is not None:
+            parts.append(f"sweep {sum(point.ok for point in row.sweep.points)}/{len(row.sweep.points)} points")
+        if state is not None:
+            parts.append(f"health {state.health or 'n/a'}, ECC {_figure(state.ecc_uncorrectable, '{}')}, "
+                         f"driver {state.driver or 'n/a'}, firmware {state.firmware or 'n/a'}")
+        lines.append("; ".join(parts))
     return lines
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from ..sections import CARD_FAIL, CARD_NOT_RUN
+from ..sections import CARD_FAIL, CARD_NOT_RUN, CARD_PASS
 
 if TYPE_CHECKING:  # keeps the fleet merge free of torch: only annotations need these
     from ..results import CheckRecord
@@ -127,6 +127,14 @@ def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device
             continue  # a failure is already a reason; a pass is what is needed
         how = "was skipped" if outcomes else "did not run (deselected?)"
         invalid.append(f"no '{marker}' check passed: the sign-off needs one, and it {how}")
+    for marker in rules.required_markers:
+        if server is None or not any(marker in check.markers and check.outcome == "passed" for check in records):
+            continue  # on no card at all: said once above
+        lacking = [row.card for row in server.rows() if row.verdict == CARD_PASS
+                   and not any(marker in check.markers and check.outcome == "passed" for check in row.checks.values())]
+        if lacking:
+            invalid.append(f"no '{marker}' check passed on card(s) {', '.join(lacking)}: the sign-off needs one "
+                           "on every listed card")
 
     status = FAIL if failures else NOT_VALID if invalid else PASS
     return Verdict(status=status, reasons=tuple(failures + invalid), counts=dict(sorted(counts.items())))

@@ -1,10 +1,13 @@
 """Synchronized latency and throughput: the CPU float32 reference and the device, then their limits.
 
 The two measurements run through pytest-benchmark (pedantic, one call per
-round, warm-up untimed, the cold first call timed apart). Limits come from the
+round, warm-up untimed, the cold first call timed apart); in a whole-server run
+under -n each worker times its own cards with the suite's harness, which hands
+them to pytest-benchmark (fixtures/benchmarking.py). Limits come from the
 [[latency]] entries of the thresholds file, matched on the device name, dtype
 and batch size; with no matching entry latency is reported, not judged.
-Never run these under pytest-xdist: they fail there rather than measure nothing.
+Under pytest-xdist with one device shared by the workers they fail rather than
+measure nothing.
 """
 
 import math
@@ -23,17 +26,18 @@ pytestmark = pytest.mark.performance
 
 @pytest.mark.parametrize("side", [pytest.param("cpu", id="cpu-float32"), pytest.param("device", id="device")])
 def test_latency(side, latency, request, pixel_values, device, cpu_device, run_config, regression, results):
+    card = device.label if results.server is not None else None  # a whole-server run: the card measured for
     if side == "cpu":
         stats = latency.measure("cpu", request.getfixturevalue("reference_model"), pixel_values, "float32",
-                                cpu_device)
+                                cpu_device, card)
     else:
         model = request.getfixturevalue("device_model")
         inputs = pixel_values.to(device.torch_device, TORCH_DTYPES[run_config.dtype])
         device.synchronize()  # the copy is finished before timing starts
-        stats = latency.measure("device", model, inputs, run_config.dtype, device)
-        if results.server is not None:  # a whole-server run: this card's row (cards timed one at a time)
+        stats = latency.measure("device", model, inputs, run_config.dtype, device, card)
+        if results.server is not None:  # this card's row, and how the cards were timed (fixtures/server.py)
             row = results.server.card(device.label)
-            row.latency, row.latency_mode = stats, "sequential"
+            row.latency, row.latency_mode = stats, results.server.timing_mode
     expected, option = ((run_config.cpu_num_runs, "--cpu-runs") if side == "cpu"
                         else (run_config.num_runs, "--num-runs"))
     assert stats.samples == expected, f"{side}: {stats.samples} timed samples, expected {option} {expected}"

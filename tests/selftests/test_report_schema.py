@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from acceptance.baseline import RegressionCheck, RegressionLimits
+from acceptance.devices.card_state import CardState
 from acceptance.metrics import TensorComparison, compare
 from acceptance.operator_drift import OperatorDrift, OperatorRow, TensorMetrics
 from acceptance.reference_cache import CacheUse, ModelIdentity
@@ -190,6 +191,12 @@ def full_results():
     card = results.server.card("npu:0", "Ascend910")
     card.comparisons["last_hidden_state"], card.latency, card.latency_mode = _comparison(), _stats(), "sequential"
     card.peak_memory_bytes = 2 ** 30
+    card.sweep, card.profile_top = results.sweep, "MatMulV2 41.0%, FlashAttentionScore 20.3%, GeluV2 9.9%"
+    card.state_before = CardState(tool="npu-smi 24.1.rc1", index=0, name="910B3", bus_id="0000:C1:00.0", health="OK",
+                                  temperature_c=43.0, power_w=101.8, memory_used_mib=3318.0, memory_total_mib=65536.0,
+                                  ecc_uncorrectable=0, driver="25.5.1", firmware="7.8.0.6.201")
+    card.state_after = CardState(tool="nvidia-smi", index=0)
+    results.server.timing_mode = "parallel"
     card.checks["tests/acceptance/test_accuracy.py::test_accuracy_vs_cpu_reference[npu:0-last_hidden_state]"] = \
         CardCheck("passed")
     results.server.card("npu:1", "Ascend910").checks["x[npu:1]"] = CardCheck("failed", "device lost")

@@ -7,6 +7,9 @@ older than 2.10 the simulation cannot exist: these tests skip, and the stand-in 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -297,28 +300,100 @@ def test_a_seeded_placement_bug_fails_on_the_simulated_card_and_passed_the_stand
     simulated.stdout.fnmatch_lines(["*Expected all tensors to be on the same device*npu:0 and cpu*"])
 
 
-def test_eight_cards_with_card_five_nan_from_layer_seven(run_suite, tiny_deep_checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setenv("SIMULATED_NPU_CARDS", "8")
-    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "5: nan=layer.7")
-    result = run_suite(f"--model-path={tiny_deep_checkpoint}", "--device=npu:all", *SIM,
-                       "-m", "accuracy or shapes or determinism")
+def _thresholds(tmp_path, outlier_ratio: float) -> Path:
+    """The simulation's thresholds with another [server] outlier_p50_ratio."""
+    path = tmp_path / "thresholds.toml"
+    path.write_text((ROOT / "simulated_npu" / "thresholds.toml").read_text().replace(
+        "outlier_p50_ratio = 1.5", f"outlier_p50_ratio = {outlier_ratio}"))
+    return path
+
+
+def test_eight_cards_in_one_command_every_check_on_every_card(run_suite, tiny_checkpoint, tmp_path,
+                                                              monkeypatch):
+    """Issue 22's server: one `pytest --device npu:all -n N` runs every check on every card - latency, sweep,
+    peak memory, determinism, profile included - and the verdict names exactly the failing cards: npu:5's
+    NaN from layer 1, npu:6 far slower than its siblings, npu:3 in Alarm and npu:1's ECC count rising (npu-smi
+    stand-in replaying a real 910B3 table). Four workers of two cards each (-n 8 is the same with one card each:
+    docs/scale.md; here each worker's start-up costs CI seconds). Timed sequentially: workers on the 2 cores
+    of CI would time each other's Python, not the cards; the outlier ratio is 2.5 (not the shipped 1.5) for the
+    same noise, and npu:6's kernels 12x slow make it about 4x slower end to end."""
+    log = tmp_path / "npu-smi.log"
+    for name, value in {"SIMULATED_NPU_CARDS": "8", "SIMULATED_NPU_FAULTS": "5: nan=layer.1; 6: slow=12",
+                        "PATH": f"{ROOT / 'tests' / 'selftests' / 'standins' / 'smi'}{os.pathsep}{os.environ['PATH']}",
+                        "NPU_SMI_STANDIN_ALARM": "3", "NPU_SMI_STANDIN_ECC_RISE": "1",
+                        "NPU_SMI_STANDIN_LOG": str(log)}.items():
+        monkeypatch.setenv(name, value)
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu:all", *SIM, "-n", "4",
+                       "--timing", "sequential", "--sweep-batches", "1,2", "--sweep-resolutions", "224",
+                       "--thresholds", str(_thresholds(tmp_path, 2.5)),
+                       "--benchmark-json", str(tmp_path / "benchmarks.json"))
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["simulated NPU (not hardware)*: 8 card(s) of Ascend910B2*; faults 5: nan=layer.7"])
+    result.stdout.fnmatch_lines(["simulated NPU (not hardware)*: 8 card(s) of Ascend910B2*",
+                                 "server npu:all: 8 card(s) timed sequential, p50 spread *"])
     report = _report(tmp_path)
     server = report["sections"]["server"]
     assert [row["card"] for row in server["cards"]] == [f"npu:{card}" for card in range(8)]
-    assert server["verdict"] == "FAIL" and server["failing_cards"] == ["npu:5"], server["failing_cards"]
-    assert [row["verdict"] for row in server["cards"]] == ["PASS"] * 5 + ["FAIL"] + ["PASS"] * 2
-    assert report["verdict"]["reasons"][0].startswith("card npu:5 (Ascend910B2 (simulated)) FAILS: ")
-    bad = server["cards"][5]
-    assert bad["accuracy"]["last_hidden_state"]["finite"] is False
-    assert any("layer.7" in reason for reason in bad["reasons"]), bad["reasons"]
-    assert not any("layer.6" in reason for reason in bad["reasons"]), bad["reasons"]
-    # the peak is what the card's live tensors held: the weights, plus the forward's activations
-    weights = (tiny_deep_checkpoint / "model.safetensors").stat().st_size
-    for row in server["cards"][:5] + server["cards"][6:]:
-        assert row["determinism"]["bitwise_identical"], row
-        assert weights * 0.95 < row["peak_memory_bytes"] < weights + 8 * 2**20, (weights, row)
+    assert [(row["worker"], row["visible_devices"]) for row in server["cards"]] == [
+        (f"gw{card % 4}", f"{card % 4},{card % 4 + 4}") for card in range(8)]  # cards i and i+4 on worker i
+    assert server["verdict"] == "FAIL" and server["failing_cards"] == ["npu:1", "npu:3", "npu:5", "npu:6"], server
+    assert server["timing_mode"] == "sequential" and server["state_note"] is None
+    assert (report["versions"]["card_driver"], report["versions"]["card_firmware"]) == ("25.5.1", "7.8.0.6.201")
+    reasons = {row["card"]: " | ".join(row["reasons"]) for row in server["cards"]}
+    assert "uncorrectable ECC errors rose from 0 to 2 during the run (npu-smi 24.1.rc1.b030)" in reasons["npu:1"]
+    assert "health 'Alarm' before the run" in reasons["npu:3"]
+    assert "layer.1" in reasons["npu:5"] and "layer.0" not in reasons["npu:5"]
+    assert "server::latency_outlier[npu:6]: latency outlier: p50" in reasons["npu:6"], reasons["npu:6"]
+    assert [reason.split(" FAILS")[0] for reason in report["verdict"]["reasons"][:4]] == [
+        f"card npu:{card} (Ascend910B2 (simulated))" for card in (1, 3, 5, 6)]
+    weights = (tiny_checkpoint / "model.safetensors").stat().st_size
+    for row in server["cards"]:  # every figure per card
+        assert row["latency_mode"] == "sequential" and row["p50_ms"] > 0 and row["throughput_img_per_s"] > 0, row
+        assert row["sweep"]["points"] and all(point["status"] == "ok" for point in row["sweep"]["points"]), row
+        assert row["profile_top"] and row["determinism"]["runs"] == 3, row
+        assert weights * 0.95 < row["peak_memory_bytes"] < weights + 8 * 2**20, (weights, row)  # reset per card
+        for state in (row["state_before"], row["state_after"]):
+            assert (state["driver"], state["firmware"]) == ("25.5.1", "7.8.0.6.201") and state["bus_id"], state
+        assert {check for check in row["counts"]} <= {"passed", "failed", "skipped"}
+        assert row["verdict"] == ("PASS" if row["card"] in ("npu:0", "npu:2", "npu:4", "npu:7") else "FAIL")
+    checks = {check["nodeid"]: check for check in report["checks"]}
+    assert checks["server::card_state[npu:0]"]["outcome"] == "passed"
+    assert checks["server::latency_outlier[npu:6]"]["outcome"] == "failed"
+    junit = (tmp_path / "reports" / "junit.xml").read_text()
+    assert 'classname="server" name="latency_outlier[npu:6]"' in junit and "<failure" in junit
+    # the workers' own timings, in pytest-benchmark's JSON: 2 per card (the CPU reference and the card)
+    benchmarks = json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"]
+    assert len(benchmarks) == 16 and all(bench["stats"]["rounds"] > 0 for bench in benchmarks)
+    assert log.read_text().count("info -t ecc -i 1") == 2  # before and after the run
+
+
+def test_a_whole_server_in_parallel_names_the_slow_card_and_keeps_pytest_benchmark(run_suite, tiny_checkpoint,
+                                                                                    tmp_path, monkeypatch):
+    """The default under -n: every card timed at once; a card 3x slower in its kernels stands out by more than
+    the shipped 1.5 (measured 2.9x on the 2 cores here); pytest-benchmark compare reads the JSON."""
+    monkeypatch.setenv("SIMULATED_NPU_CARDS", "2")
+    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "1: slow=5")
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu:all", *SIM, "-n", "2", "-m", "performance",
+                       "--thresholds", str(ROOT / "simulated_npu" / "thresholds.toml"),
+                       "--benchmark-json", str(tmp_path / "benchmarks.json"))
+    server = _report(tmp_path)["sections"]["server"]
+    assert server["timing_mode"] == "parallel" and server["failing_cards"] == ["npu:1"], server
+    assert [row["latency_mode"] for row in server["cards"]] == ["parallel", "parallel"]
+    assert server["p50_spread"] > 0.5 and "npu-smi is not on PATH" in server["state_note"]
+    result.stdout.fnmatch_lines(["*FAILED server::latency_outlier[[]npu:1[]]*latency outlier: p50*allowed <= 1.5x*"])
+    names = [bench["name"] for bench in json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"]]
+    assert sorted(names) == [f"test_latency[npu:{card}-{side}]" for card in (0, 1) for side in ("cpu-float32",
+                                                                                               "device")]
+    compared = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(tmp_path / "benchmarks.json")],
+                              capture_output=True, text=True)
+    assert compared.returncode == 0 and "test_latency[npu:1-device]" in compared.stdout, compared.stderr
+
+
+def test_timing_in_parallel_needs_a_worker_per_card(run_suite, tiny_checkpoint, monkeypatch):
+    monkeypatch.setenv("SIMULATED_NPU_CARDS", "2")
+    result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu:all", *SIM, "--timing", "parallel")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --timing parallel times every card of a whole-server run at once*",
+                                 "*fix: run a whole server under -n: pytest --device npu:all -n auto*"])
 
 
 def test_a_card_lost_mid_run_under_xdist_fails_only_its_own_tests(run_suite, tiny_checkpoint, tmp_path, monkeypatch):
