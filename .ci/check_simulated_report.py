@@ -3,7 +3,8 @@
     python .ci/check_simulated_report.py REPORT_DIR [CARDS]
 
 Every check ran without failing, the device is named simulated, the verdict is NOT VALID FOR
-SIGN-OFF for that reason, and (CARDS given) the server section has a PASS row per card.
+SIGN-OFF for that reason, and (CARDS given) the server section has a PASS row per card, each with its
+latency (timed in parallel) and its sweep.
 """
 
 import json
@@ -26,6 +27,10 @@ if cards is not None:
     if [row["card"] for row in rows] != [f"npu:{card}" for card in range(cards)] or \
             any(row["verdict"] != "PASS" for row in rows):
         problems.append(f"the server rows are not {cards} PASS rows: {[(row['card'], row['verdict']) for row in rows]}")
+    untimed = [row["card"] for row in rows if not row.get("p50_ms") or row.get("latency_mode") != "parallel"
+               or not (row.get("sweep") or {}).get("points")]
+    if untimed:
+        problems.append(f"card(s) without a latency timed in parallel or a sweep: {untimed}")
 if not (folder / "acceptance.html").is_file() or \
         "simulated NPU (not hardware)" not in (folder / "acceptance.html").read_text():
     problems.append("the HTML report does not say simulated NPU (not hardware)")

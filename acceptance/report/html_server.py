@@ -19,6 +19,16 @@ def _determinism(data: Mapping[str, Any] | None) -> str:
     return "bitwise identical" if data.get("bitwise_identical") else f"spread {fmt(data.get('max_abs_spread'), 'sci')}"
 
 
+def _bus_id(card: Mapping[str, Any]) -> str:
+    """The runtime's bus id, else the vendor tool's (torch_npu gives none; npu-smi does)."""
+    if card.get("bus_id"):
+        return str(card["bus_id"])
+    state = card.get("state_before") or card.get("state_after") or {}
+    if state.get("bus_id"):
+        return f"{state['bus_id']} ({state.get('tool', 'vendor tool')})"
+    return "not given by the runtime"
+
+
 def _sweep(card: Mapping[str, Any]) -> str:
     sweep = card.get("sweep")
     if not sweep:
@@ -75,7 +85,7 @@ def server_html(report: Mapping[str, Any]) -> str:
     for card in server.get("cards") or []:
         memory = card.get("peak_memory_bytes")
         rows.append([
-            esc(card["card"]), esc(card.get("name") or ""), esc(card.get("bus_id") or "not given by the runtime"),
+            esc(card["card"]), esc(card.get("name") or ""), esc(_bus_id(card)),
             _accuracy(card, "relative_error", "percent"), _accuracy(card, "cosine", "cosine"),
             esc(fmt(card.get("p50_ms"), "ms")) + " / " + esc(fmt(card.get("p90_ms"), "ms"))
             + (f" ({esc(card['latency_mode'])})" if card.get("latency_mode") else ""),
