@@ -571,11 +571,13 @@ class ServerSection:
     timing_mode: str = "sequential"
     #: why the cards' own state (vendor tool) is missing, where it is (None: read)
     state_note: str | None = None
+    #: how many cards were timed at the same time (parallel: one per xdist worker; sequential: 1)
+    timed_at_once: int | None = None
 
     SCHEMA = closed({"spec": STRING, "listed": array(STRING), "verdict": {"enum": [CARD_PASS, CARD_FAIL]},
                      "failing_cards": array(STRING), "cards": array(CardRecord.SCHEMA),
                      "timing_mode": {"enum": ["parallel", "sequential"]}, "p50_spread": METRIC,
-                     "state_note": OPTIONAL_STRING},
+                     "state_note": OPTIONAL_STRING, "timed_at_once": OPTIONAL_COUNT},
                     required=["spec", "listed", "verdict", "failing_cards", "cards"])
 
     def card(self, label: str, name: str = "") -> CardRecord:
@@ -609,7 +611,8 @@ class ServerSection:
         return {"spec": self.spec, "listed": list(self.listed),
                 "verdict": CARD_FAIL if self.failing_cards else CARD_PASS, "failing_cards": self.failing_cards,
                 "cards": [row.to_dict(determinism.get(row.card), soak.get(row.card)) for row in self.rows()],
-                "timing_mode": self.timing_mode, "p50_spread": self.p50_spread, "state_note": self.state_note}
+                "timing_mode": self.timing_mode, "p50_spread": self.p50_spread, "state_note": self.state_note,
+                "timed_at_once": self.timed_at_once}
 
 
 # -- compile -------------------------------------------------------------------------------------------------

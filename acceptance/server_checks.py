@@ -30,13 +30,14 @@ def latency_outliers(p50_ms: Mapping[str, float | None], ratio: float) -> dict[s
         return {}
     found: dict[str, str] = {}
     for card, value in timed.items():
+        if not math.isfinite(value):
+            found[card] = f"p50 latency is {value} (NaN/Inf): never within the server's spread"
+            continue
         others = [other for name, other in timed.items() if name != card and math.isfinite(other)]
         if not others:
             continue
         median = statistics.median(others)
-        if not math.isfinite(value):
-            found[card] = f"p50 latency is {value}: not a number, never within the server's spread"
-        elif median > 0 and value > ratio * median:
+        if median > 0 and value > ratio * median:
             found[card] = (f"latency outlier: p50 {value:.3f} ms is {value / median:.2f}x the median p50 of the "
                            f"other {len(others)} card(s) ({median:.3f} ms); allowed <= {ratio}x "
                            f"([server] outlier_p50_ratio)")
@@ -49,11 +50,20 @@ def spread(p50_ms: Mapping[str, float | None]) -> float | None:
     return max(values) / min(values) - 1 if len(values) >= 2 else None
 
 
-def state_failures(before: Mapping[str, CardState], after: Mapping[str, CardState]) -> dict[str, str]:
-    """Cards the vendor tool reports unhealthy (before or after the run), or whose uncorrectable ECC count rose."""
+def state_failures(before: Mapping[str, CardState], after: Mapping[str, CardState],
+                   after_note: str | None = None) -> dict[str, str]:
+    """Cards the vendor tool reports unhealthy (before or after the run), whose uncorrectable ECC count rose, or
+    that it no longer reports after the run (a card that fell off the bus is not a healthy one)."""
     found: dict[str, str] = {}
     for card in sorted(set(before) | set(after)):
         reasons = []
+        if card in before and card not in after:
+            reasons.append(f"{before[card].tool} no longer reports the card after the run"
+                           + (f" ({after_note})" if after_note else ""))
+        elif before.get(card) is not None and before[card].ecc_uncorrectable is not None \
+                and after[card].ecc_uncorrectable is None:
+            reasons.append(f"its uncorrectable ECC count was {before[card].ecc_uncorrectable} before the run and "
+                           f"is not reported after it ({after[card].tool})")
         for when, states in (("before", before), ("after", after)):
             state = states.get(card)
             if state is not None and state.health is not None and state.health.upper() != "OK":

@@ -66,18 +66,19 @@ def _text(text: str | None) -> str | None:
 _NPU_SMI_VERSION = re.compile(r"npu-smi\s+(\S+)\s+Version:\s*(\S+)")
 
 
-def parse_npu_smi_info(text: str) -> tuple[str | None, dict[int, dict[str, Any]]]:
-    """``npu-smi info``'s table: (the driver version, NPU ID -> name, health, power, temperature, bus id, memory).
+def parse_npu_smi_info(text: str) -> tuple[str | None, list[dict[str, Any]]]:
+    """``npu-smi info``'s table: (the driver version, one entry per chip in the order listed).
 
     Each chip takes two rows: ``| 0  910B3 | OK | 93.6  36  0 / 0 |`` (NPU ID, name, health, power, temperature,
-    hugepages) then ``| 0  | 0000:C1:00.0 | 0  0 / 0  3161 / 65536 |`` (chip [and Phy-ID or device], bus id,
-    AI core %, memory, HBM). An NPU of two dies or chips (Atlas A3, 310P Duo) repeats its NPU row per chip: its
-    health is the worst of them, its memory the sum. The process table below is not read.
+    hugepages) then ``| 0  | 0000:C1:00.0 | 0  0 / 0  3161 / 65536 |`` (chip, bus id, AI core %, memory, HBM). An
+    NPU of two dies or chips (Atlas A3, 310P Duo) repeats its NPU row per chip, and its chip row carries the
+    chip's device number after the chip index (``Phy-ID`` / ``Device``): ``device`` in the entry (None where the
+    table has no such column: one chip per NPU). The process table below is not read.
     """
     version_match = _NPU_SMI_VERSION.search(text)
     version = version_match.group(2) if version_match else None  # "Version:" is the driver's
-    cards: dict[int, dict[str, Any]] = {}
-    current: dict[str, Any] | None = None
+    chips: list[dict[str, Any]] = []
+    pending: dict[str, Any] | None = None
     for line in text.splitlines():
         if "Process id" in line or "Process name" in line:
             break  # the process table
@@ -87,23 +88,27 @@ def parse_npu_smi_info(text: str) -> tuple[str | None, dict[int, dict[str, Any]]
         first, second, figures = cells[0].split(), cells[1], cells[2].split()
         bus = re.fullmatch(r"[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f]", second)
         if len(first) >= 2 and first[0].isdigit() and not first[1].isdigit() and not bus:  # an NPU row
-            current = cards.setdefault(int(first[0]), {"name": " ".join(first[1:]), "health": None, "power_w": None,
-                                                       "temperature_c": None})
-            if current["health"] in (None, "OK"):
-                current["health"] = second or None
-            power, temperature = (_number(figures[0]) if figures else None,
-                                  _number(figures[1]) if len(figures) > 1 else None)
-            current["power_w"] = current["power_w"] if power is None else (current["power_w"] or 0) + power
-            if temperature is not None:
-                current["temperature_c"] = max(temperature, current["temperature_c"] or temperature)
-        elif current is not None and first and all(token.isdigit() for token in first) and bus:  # its chip row
-            current.setdefault("bus_id", second)
+            pending = {"npu": int(first[0]), "name": " ".join(first[1:]), "health": second or None,
+                       "power_w": _number(figures[0]) if figures else None,
+                       "temperature_c": _number(figures[1]) if len(figures) > 1 else None}
+        elif pending is not None and first and all(token.isdigit() for token in first) and bus:  # its chip row
             used_total = re.findall(r"(\d+)\s*/\s*(\d+)", cells[2])
-            if used_total:  # the last used/total pair is the HBM (the memory where there is no HBM column)
-                used, total = used_total[-1]
-                current["memory_used_mib"] = current.get("memory_used_mib", 0.0) + float(used)
-                current["memory_total_mib"] = current.get("memory_total_mib", 0.0) + float(total)
-    return version, cards
+            used, total = used_total[-1] if used_total else (None, None)  # the last pair: HBM (else the memory)
+            chips.append({**pending, "chip": int(first[0]), "device": int(first[1]) if len(first) > 1 else None,
+                          "bus_id": second, "memory_used_mib": float(used) if used is not None else None,
+                          "memory_total_mib": float(total) if total is not None else None})
+            pending = None
+    return version, chips
+
+
+def chip_devices(chips: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The chips by the device number the runtime gives them (ASCEND_RT_VISIBLE_DEVICES numbering): the table's
+    device column, else the NPU ID; where those are not 0..N-1 (a container that sees NPU 5 and 7), the order
+    the table lists them in, as the runtime numbers what it sees."""
+    numbers = [chip["device"] if chip["device"] is not None else chip["npu"] for chip in chips]
+    if sorted(numbers) != list(range(len(numbers))):
+        numbers = list(range(len(numbers)))
+    return dict(zip(numbers, chips))
 
 
 def _colon_fields(text: str) -> dict[str, str]:
@@ -122,12 +127,24 @@ def parse_npu_smi_board(text: str) -> dict[str, Any]:
     return {"driver": _text(found.get("Software Version")), "firmware": _text(found.get("Firmware Version"))}
 
 
-def parse_npu_smi_ecc(text: str) -> int | None:
-    """``npu-smi info -t ecc -i N``: the uncorrectable (double-bit) error count, HBM and DDR together;
-    None when the tool lists no such counter."""
-    counts = [int(value) for name, value in _colon_fields(text).items()
-              if re.search(r"double bit error count", name, re.IGNORECASE) and value.strip().isdigit()]
-    return sum(counts) if counts else None
+def parse_npu_smi_ecc(text: str) -> dict[int, int]:
+    """``npu-smi info -t ecc -i N``: each chip's uncorrectable (double-bit) error count, HBM and DDR together, by
+    chip index. A two-chip NPU prints a block per chip, each closed by ``Chip ID : k``; a block without it is
+    chip 0. Empty when the tool lists no such counter."""
+    counts: dict[int, int] = {}
+    block: list[int] = []
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if re.search(r"double bit error count", name, re.IGNORECASE) and value.isdigit():
+            block.append(int(value))
+        elif name == "Chip ID" and value.isdigit():
+            if block:
+                counts[int(value)] = sum(block)
+            block = []
+    if block:
+        counts[0] = counts.get(0, 0) + sum(block)
+    return counts
 
 
 # ---- nvidia-smi (CUDA) ---------------------------------------------------------------------------------
@@ -173,50 +190,75 @@ Runner = Callable[[list[str]], str]
 def _run(command: list[str]) -> str:
     done = subprocess.run(command, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"`{' '.join(command)}` exited {done.returncode}: "
-                           f"{(done.stderr or done.stdout).strip().splitlines()[-1:] or ''}")
+        last = (done.stderr or done.stdout).strip().splitlines()
+        raise RuntimeError(f"`{' '.join(command)}` exited {done.returncode}" + (f": {last[-1]}" if last else ""))
     return done.stdout
 
 
-def _npu_states(run: Runner, indices: list[int]) -> dict[int, CardState]:
-    version, cards = parse_npu_smi_info(run(["npu-smi", "info"]))
-    if not cards:
+def _bus(text: str | None) -> str | None:
+    """A PCI bus id as both nvidia-smi (``00000000:01:00.0``) and torch (``0000:01:00.0``) write it: comparable."""
+    if not text:
+        return None
+    parts = text.strip().lower().split(":")
+    if len(parts) == 3 and re.fullmatch(r"[0-9a-f]+", parts[0]):
+        return f"{int(parts[0], 16):04x}:{parts[1]}:{parts[2]}"
+    return text.strip().lower()
+
+
+def _npu_states(run: Runner, cards: Mapping[int, str | None]) -> dict[int, CardState]:
+    version, chips = parse_npu_smi_info(run(["npu-smi", "info"]))
+    if not chips:
         raise RuntimeError("`npu-smi info` listed no NPU in a format this suite reads")
     tool = f"npu-smi {version}" if version else "npu-smi"
-    states = {}
-    for index in indices:
-        if index not in cards:
+    by_device = chip_devices(chips)
+    states, boards, eccs = {}, {}, {}
+    for card in cards:
+        chip = by_device.get(card)
+        if chip is None:
             continue
-        board = parse_npu_smi_board(run(["npu-smi", "info", "-t", "board", "-i", str(index)]))
-        ecc = parse_npu_smi_ecc(run(["npu-smi", "info", "-t", "ecc", "-i", str(index)]))
-        states[index] = CardState(tool=tool, index=index, **cards[index], **board, ecc_uncorrectable=ecc)
+        npu = chip["npu"]
+        if npu not in boards:
+            boards[npu] = parse_npu_smi_board(run(["npu-smi", "info", "-t", "board", "-i", str(npu)]))
+            eccs[npu] = parse_npu_smi_ecc(run(["npu-smi", "info", "-t", "ecc", "-i", str(npu)]))
+        figures = {key: chip[key] for key in ("name", "health", "power_w", "temperature_c", "bus_id",
+                                              "memory_used_mib", "memory_total_mib")}
+        states[card] = CardState(tool=tool, index=npu, **figures, **boards[npu],
+                                 ecc_uncorrectable=eccs[npu].get(chip["chip"]))
     return states
 
 
-def _cuda_states(run: Runner, indices: list[int]) -> dict[int, CardState]:
-    cards = parse_nvidia_smi_csv(run(["nvidia-smi", f"--query-gpu={','.join(NVIDIA_SMI_FIELDS)}", "--format=csv"]))
-    if not cards:
+def _cuda_states(run: Runner, cards: Mapping[int, str | None]) -> dict[int, CardState]:
+    """Matched on the bus id where the runtime gives one (CUDA numbers its cards its own way), else the index."""
+    listed = parse_nvidia_smi_csv(run(["nvidia-smi", f"--query-gpu={','.join(NVIDIA_SMI_FIELDS)}", "--format=csv"]))
+    if not listed:
         raise RuntimeError("`nvidia-smi --query-gpu` listed no GPU in a format this suite reads")
-    return {index: CardState(tool="nvidia-smi", index=index, **cards[index]) for index in indices if index in cards}
+    by_bus = {_bus(row.get("bus_id")): index for index, row in listed.items() if row.get("bus_id")}
+    states = {}
+    for card, bus_id in cards.items():
+        index = by_bus.get(_bus(bus_id)) if bus_id else card
+        if index in listed:
+            states[card] = CardState(tool="nvidia-smi", index=index, **listed[index])
+    return states
 
 
 #: device kind -> (its tool, how its states are read)
-TOOLS: Mapping[str, tuple[str, Callable[[Runner, list[int]], dict[int, CardState]]]] = {
+TOOLS: Mapping[str, tuple[str, Callable[[Runner, Mapping[int, str | None]], dict[int, CardState]]]] = {
     "npu": ("npu-smi", _npu_states), "cuda": ("nvidia-smi", _cuda_states)}
 
 
-def read_card_states(kind: str, indices: list[int],
+def read_card_states(kind: str, cards: Mapping[int, str | None],
                      run: Runner = _run) -> tuple[dict[int, CardState], str | None]:
-    """The state of the cards ``indices`` (numbered as the tool numbers them), and why there is none when
-    there is none (the tool is not on PATH, failed or printed what the suite cannot read)."""
+    """The state of each card (numbered as the runtime numbers the host's cards, with its bus id where the runtime
+    gives one), and why there is none for some or all (the tool is not on PATH, failed, printed what the suite
+    cannot read, or does not list the card)."""
     if kind not in TOOLS:
         return {}, f"no vendor tool reads a {kind} card's state"
     tool, read = TOOLS[kind]
     if run is _run and shutil.which(tool) is None:
         return {}, f"{tool} is not on PATH: the cards' health, temperature, ECC, driver and firmware are not recorded"
     try:
-        states = read(run, indices)
+        states = read(run, cards)
     except (OSError, RuntimeError, subprocess.SubprocessError, ValueError) as error:
         return {}, f"{tool} could not be read: {error}"
-    missing = [index for index in indices if index not in states]
-    return states, (f"{tool} does not list card(s) {', '.join(map(str, missing))}" if missing else None)
+    missing = [card for card in cards if card not in states]
+    return states, (f"{tool} lists no card matching {', '.join(map(str, missing))}" if missing else None)

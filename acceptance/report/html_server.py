@@ -54,8 +54,11 @@ def _state(state: Mapping[str, Any] | None) -> list[str]:
         return ["not read"] * 5
     memory = (f"{fmt(state.get('memory_used_mib'))} / {fmt(state.get('memory_total_mib'))} MiB"
               if state.get("memory_used_mib") is not None else "n/a")
-    return [esc(state.get("health") or "not reported"), esc(fmt(state.get("temperature_c"))) + " C",
-            esc(fmt(state.get("power_w"))) + " W", esc(memory), esc(fmt(state.get("ecc_uncorrectable")))]
+    def unit(value: Any, suffix: str) -> str:
+        return "n/a" if value is None else f"{fmt(value)} {suffix}"
+
+    return [esc(state.get("health") or "not reported"), esc(unit(state.get("temperature_c"), "C")),
+            esc(unit(state.get("power_w"), "W")), esc(memory), esc(fmt(state.get("ecc_uncorrectable")))]
 
 
 def _state_table(server: Mapping[str, Any]) -> str:
@@ -102,8 +105,10 @@ def server_html(report: Mapping[str, Any]) -> str:
     mode = server.get("timing_mode")
     if mode:
         spread = server.get("p50_spread")
+        at_once = server.get("timed_at_once")
         head += (f"<p>Cards timed: {esc(mode)}"
-                 + (" (all at once, one worker per card)" if mode == "parallel" else " (one card at a time)")
+                 + (f" ({esc(at_once)} card(s) at a time, one per xdist worker)" if mode == "parallel" and at_once
+                    else " (one card at a time)" if mode == "sequential" else "")
                  + (f"; p50 spread between cards {esc(fmt(spread, 'fraction'))} (slowest / fastest - 1)"
                     if spread is not None else "") + "</p>")
     return head + _table(["Card", "Device", "Bus id", "Relative error", "Cosine", "p50 / p90 ms", "Images/s",

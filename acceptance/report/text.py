@@ -62,7 +62,8 @@ def server_lines(results: RunResults) -> list[str]:
     if server is None:
         return []
     spread = server.p50_spread
-    lines = [f"server {server.spec}: {len(server.listed)} card(s) timed {server.timing_mode}"
+    at_once = f", {server.timed_at_once} at a time" if server.timing_mode == "parallel" and server.timed_at_once else ""
+    lines = [f"server {server.spec}: {len(server.listed)} card(s) timed {server.timing_mode}{at_once}"
              + (f", p50 spread {spread:.1%} (slowest / fastest - 1)" if spread is not None else "")
              + (f"; {server.state_note}" if server.state_note else "")]
     for row in server.rows():

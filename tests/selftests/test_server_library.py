@@ -19,6 +19,7 @@ from acceptance.devices import server_cards
 from acceptance.devices.base import Backend
 from acceptance.devices.card_state import (
     CardState,
+    chip_devices,
     parse_npu_smi_board,
     parse_npu_smi_ecc,
     parse_npu_smi_info,
@@ -128,48 +129,71 @@ def test_a_card_far_above_its_siblings_median_is_the_outlier():
     assert latency_outliers({"npu:0": 6.5, "npu:1": 9.0}, 1.5) == {}  # within the ratio
     assert latency_outliers({"npu:0": 6.5}, 1.5) == {}  # no siblings, no outlier
     assert list(latency_outliers({"npu:0": 6.5, "npu:1": math.nan, "npu:2": 6.6}, 1.5)) == ["npu:1"]  # NaN never passes
+    assert sorted(latency_outliers({"npu:0": math.nan, "npu:1": math.inf}, 1.5)) == ["npu:0", "npu:1"]  # nor two
     assert spread(p50) == pytest.approx(19.5 / 6.4 - 1) and spread({"npu:0": 1.0}) is None
 
 
-def test_unhealthy_cards_and_rising_ecc_counts_fail_naming_why():
+def test_unhealthy_vanished_and_rising_ecc_cards_fail_naming_why():
     def state(health="OK", ecc=0):
         return CardState(tool="npu-smi 24.1.rc1", index=0, health=health, ecc_uncorrectable=ecc)
 
-    before = {"npu:0": state(), "npu:1": state("Alarm"), "npu:2": state(), "npu:3": state(ecc=None)}
-    after = {"npu:0": state(ecc=0), "npu:1": state("Alarm"), "npu:2": state(ecc=2), "npu:3": state(ecc=None)}
-    found = state_failures(before, after)
-    assert sorted(found) == ["npu:1", "npu:2"]
+    before = {"npu:0": state(), "npu:1": state("Alarm"), "npu:2": state(), "npu:3": state(ecc=None),
+              "npu:4": state(), "npu:5": state(ecc=1)}
+    after = {"npu:0": state(ecc=0), "npu:1": state("Alarm"), "npu:2": state(ecc=2), "npu:3": state(ecc=None),
+             "npu:5": state(ecc=None)}
+    found = state_failures(before, after, "npu-smi could not be read: dcmi module initialize failed")
+    assert sorted(found) == ["npu:1", "npu:2", "npu:4", "npu:5"]
     assert "health 'Alarm' before the run" in found["npu:1"] and "after the run" in found["npu:1"]
     assert "uncorrectable ECC errors rose from 0 to 2 during the run" in found["npu:2"]
+    assert found["npu:4"] == ("card state: npu-smi 24.1.rc1 no longer reports the card after the run (npu-smi could "
+                              "not be read: dcmi module initialize failed)")
+    assert "was 1 before the run and is not reported after it" in found["npu:5"]
 
 
-@pytest.mark.parametrize("name, cards, first", [
+@pytest.mark.parametrize("name, devices, first", [
     ("npu-smi-info-910b3-8-noproc.txt", list(range(8)),
-     {"name": "910B3", "health": "OK", "power_w": 101.8, "temperature_c": 43.0, "bus_id": "0000:C1:00.0",
-      "memory_used_mib": 3318.0, "memory_total_mib": 65536.0}),
+     {"npu": 0, "chip": 0, "device": None, "name": "910B3", "health": "OK", "power_w": 101.8, "temperature_c": 43.0,
+      "bus_id": "0000:C1:00.0", "memory_used_mib": 3318.0, "memory_total_mib": 65536.0}),
     ("npu-smi-info-910b3-8.txt", list(range(8)), {"memory_used_mib": 59718.0}),  # "59718/ 65536": no space
-    ("npu-smi-info-910b1-2.txt", [5, 7], {"name": "910B1", "bus_id": "0000:41:00.0"}),  # a container's two cards
+    ("npu-smi-info-910b1-2.txt", [0, 1], {"npu": 5, "name": "910B1", "bus_id": "0000:41:00.0"}),  # NPU 5 and 7 seen
     ("npu-smi-info-910probe-8.txt", list(range(8)), {"name": "910ProB", "memory_total_mib": 32768.0}),
-    ("npu-smi-info-a3-16die.txt", list(range(8)),  # two dies per NPU: memory summed, the second's power "-"
-     {"name": "Ascend910", "power_w": 166.9, "memory_used_mib": 46536.0 + 46084.0, "memory_total_mib": 131072.0}),
-    ("npu-smi-info-310p3-duo.txt", [0, 32, 32768, 32800], {"name": "310P3", "power_w": None, "temperature_c": 51.0}),
+    ("npu-smi-info-a3-16die.txt", list(range(16)),  # two dies per NPU, each a device (Phy-ID) with its bus id
+     {"npu": 0, "chip": 0, "device": 0, "name": "Ascend910", "power_w": 166.9, "bus_id": "0000:9D:00.0"}),
+    ("npu-smi-info-310p3-duo.txt", list(range(8)), {"npu": 0, "chip": 0, "name": "310P3", "power_w": None}),
 ])
-def test_npu_smi_tables_as_the_tool_prints_them(name, cards, first):
-    version, parsed = parse_npu_smi_info((SMI / name).read_text())
-    assert sorted(parsed) == cards and version
-    assert {key: parsed[cards[0]][key] for key in first} == first
-    assert all(card["health"] == "OK" for card in parsed.values())
+def test_npu_smi_tables_as_the_tool_prints_them(name, devices, first):
+    version, chips = parse_npu_smi_info((SMI / name).read_text())
+    by_device = chip_devices(chips)
+    assert sorted(by_device) == devices and version
+    assert {key: by_device[0][key] for key in first} == first
+    assert all(chip["health"] == "OK" for chip in chips)
+
+
+def test_each_die_of_a_two_die_npu_is_its_own_card():
+    _, chips = parse_npu_smi_info((SMI / "npu-smi-info-a3-16die.txt").read_text())
+    by_device = chip_devices(chips)
+    assert (by_device[1]["npu"], by_device[1]["chip"], by_device[1]["bus_id"], by_device[1]["power_w"]) == \
+        (0, 1, "0000:9F:00.0", None)  # the second die: NPU 0, its own bus, power "-"
+    assert (by_device[2]["npu"], by_device[2]["bus_id"]) == (1, "0000:99:00.0")
+    _, chips = parse_npu_smi_info((SMI / "npu-smi-info-310p3-duo.txt").read_text())
+    assert [(chip["npu"], chip["chip"]) for chip in chips[:4]] == [(0, 0), (0, 1), (32, 0), (32, 1)]
 
 
 def test_npu_smi_board_and_ecc_and_nvidia_smi_csv():
     assert parse_npu_smi_board((SMI / "npu-smi-board-910b.txt").read_text()) == {"driver": "25.5.1",
                                                                                    "firmware": "7.8.0.6.201"}
-    assert parse_npu_smi_ecc((SMI / "npu-smi-ecc-910a.txt").read_text()) == 0  # DDR and HBM double-bit
-    assert parse_npu_smi_ecc((SMI / "npu-smi-ecc-950.txt").read_text().replace(
-        "HBM Double Bit Error Count               : 0", "HBM Double Bit Error Count               : 3")) == 3
-    assert parse_npu_smi_ecc("Health Status : OK") is None
-    ecc = parse_nvidia_smi_csv((SMI / "nvidia-smi-query-ecc-rtxpro6000.csv").read_text())
-    assert ecc[1]["power_w"] == 28.54 and ecc[1]["ecc_uncorrectable"] == 0 and "health" not in ecc[1]
+    assert parse_npu_smi_ecc((SMI / "npu-smi-ecc-910a.txt").read_text()) == {0: 0}  # DDR and HBM double-bit
+    ecc = (SMI / "npu-smi-ecc-950.txt").read_text()
+    assert parse_npu_smi_ecc(ecc.replace("HBM Double Bit Error Count               : 0",
+                                         "HBM Double Bit Error Count               : 3")) == {0: 3}
+    two_chips = (SMI / "npu-smi-ecc-910a.txt").read_text()  # a block per chip, each closed by its Chip ID
+    two_chips = two_chips + two_chips.replace("HBM Double Bit Error Count               : 0",
+                                              "HBM Double Bit Error Count               : 5").replace(
+        "Chip ID                                  : 0", "Chip ID                                  : 1")
+    assert parse_npu_smi_ecc(two_chips) == {0: 0, 1: 5}
+    assert parse_npu_smi_ecc("Health Status : OK") == {}
+    listed = parse_nvidia_smi_csv((SMI / "nvidia-smi-query-ecc-rtxpro6000.csv").read_text())
+    assert listed[1]["power_w"] == 28.54 and listed[1]["ecc_uncorrectable"] == 0 and "health" not in listed[1]
     vbios = parse_nvidia_smi_csv((SMI / "nvidia-smi-query-uuid-vbios-rtx2080s.csv").read_text())
     assert vbios[0]["firmware"] == "90.04.7a.40.73" and vbios[0]["driver"] == "466.63"
     assert vbios[0]["memory_used_mib"] == 575.0 and vbios[0]["temperature_c"] is None  # not asked: None
@@ -179,14 +203,23 @@ def test_card_states_are_read_or_say_why_not():
     outputs = {("npu-smi", "info"): (SMI / "npu-smi-info-910b1-2.txt").read_text(),
                ("npu-smi", "info", "-t", "board", "-i", "5"): (SMI / "npu-smi-board-910b.txt").read_text(),
                ("npu-smi", "info", "-t", "ecc", "-i", "5"): (SMI / "npu-smi-ecc-950.txt").read_text()}
-    states, note = read_card_states("npu", [5, 6], run=lambda command: outputs[tuple(command)])
-    assert list(states) == [5] and note == "npu-smi does not list card(s) 6"
-    assert (states[5].tool, states[5].driver, states[5].firmware, states[5].ecc_uncorrectable) == \
-        ("npu-smi 24.1.0.3", "25.5.1", "7.8.0.6.201", 0)
+    # a container that sees NPU 5 and 7: the runtime's card 0 is NPU 5
+    states, note = read_card_states("npu", {0: None, 2: None}, run=lambda command: outputs[tuple(command)])
+    assert list(states) == [0] and note == "npu-smi lists no card matching 2"
+    assert (states[0].tool, states[0].index, states[0].driver, states[0].firmware, states[0].ecc_uncorrectable) == \
+        ("npu-smi 24.1.0.3", 5, "25.5.1", "7.8.0.6.201", 0)
 
     def failing(command):
         raise RuntimeError("`npu-smi info` exited 255: dcmi module initialize failed")
 
-    assert read_card_states("npu", [0], run=failing) == ({}, "npu-smi could not be read: `npu-smi info` exited 255: "
-                                                            "dcmi module initialize failed")
-    assert read_card_states("xpu", [0])[1] == "no vendor tool reads a xpu card's state"
+    assert read_card_states("npu", {0: None}, run=failing) == (
+        {}, "npu-smi could not be read: `npu-smi info` exited 255: dcmi module initialize failed")
+    assert read_card_states("xpu", {0: None})[1] == "no vendor tool reads a xpu card's state"
+    # CUDA numbers its cards its own way: matched on the bus id (torch 0000:..., nvidia-smi 00000000:...); the
+    # query's output in the format of the real samples (units in the header and the values; H100 vbios as recorded)
+    csv = ("index, name, pci.bus_id, driver_version, vbios_version, temperature.gpu, power.draw [W], "
+           "memory.used [MiB], memory.total [MiB], ecc.errors.uncorrected.volatile.total\n"
+           "0, NVIDIA H100 80GB HBM3, 00000000:04:00.0, 550.54.15, 96.00.89.00.01, 31, 71.62 W, 4 MiB, 81559 MiB, 0\n"
+           "1, NVIDIA H100 80GB HBM3, 00000000:8B:00.0, 550.54.15, 96.00.89.00.01, 30, 69.80 W, 4 MiB, 81559 MiB, 0\n")
+    states, note = read_card_states("cuda", {0: "0000:8b:00.0", 1: "0000:04:00.0"}, run=lambda command: csv)
+    assert (states[0].index, states[1].index, note) == (1, 0, None)
