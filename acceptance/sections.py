@@ -64,9 +64,12 @@ def mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": dict(values)}
 
 
-def closed(properties: Mapping[str, Any], required: Any = None, **extra: Any) -> dict[str, Any]:
-    """An object with exactly these properties (all required unless ``required`` names fewer)."""
-    return {"type": "object", "required": list(properties if required is None else required),
+def closed(properties: Mapping[str, Any], required: Any = None, optional: tuple[str, ...] = (),
+           **extra: Any) -> dict[str, Any]:
+    """An object with exactly these properties (all required unless ``required`` names fewer, or ``optional``
+    names those that may be absent: keys a report of an earlier release lacks)."""
+    required = [name for name in properties if name not in optional] if required is None else required
+    return {"type": "object", "required": list(required),
             "properties": dict(properties), "additionalProperties": False, **extra}
 
 
@@ -499,8 +502,6 @@ class CardRecord:
     state_before: CardState | None = None
     state_after: CardState | None = None
 
-    #: keys a report of an earlier release lacks (its rows still validate)
-    ADDED = ("sweep", "best_mfu", "soak", "profile_top", "state_before", "state_after")
     SCHEMA = closed({
         "card": STRING, "name": STRING, "bus_id": OPTIONAL_STRING,
         "verdict": {"enum": [CARD_PASS, CARD_FAIL, CARD_NOT_RUN]},
@@ -514,9 +515,7 @@ class CardRecord:
         "sweep": optional(SweepSection.SCHEMA), "best_mfu": METRIC, "soak": optional(SoakResult.SCHEMA),
         "profile_top": OPTIONAL_STRING, "state_before": optional(CARD_STATE_SCHEMA),
         "state_after": optional(CARD_STATE_SCHEMA),
-    }, required=["card", "name", "bus_id", "verdict", "reasons", "counts", "accuracy", "p50_ms", "p90_ms",
-                 "throughput_img_per_s", "latency_mode", "peak_memory_bytes", "peak_memory_note", "determinism",
-                 "worker", "visible_devices"])
+    }, optional=("sweep", "best_mfu", "soak", "profile_top", "state_before", "state_after"))  # since issue 22
 
     @property
     def failures(self) -> list[str]:
@@ -578,7 +577,7 @@ class ServerSection:
                      "failing_cards": array(STRING), "cards": array(CardRecord.SCHEMA),
                      "timing_mode": {"enum": ["parallel", "sequential"]}, "p50_spread": METRIC,
                      "state_note": OPTIONAL_STRING, "timed_at_once": OPTIONAL_COUNT},
-                    required=["spec", "listed", "verdict", "failing_cards", "cards"])
+                    optional=("timing_mode", "p50_spread", "state_note", "timed_at_once"))  # since issue 22
 
     def card(self, label: str, name: str = "") -> CardRecord:
         record = self.cards.setdefault(label, CardRecord(card=label))

@@ -276,7 +276,8 @@ def time_call(step: Callable[[], Any], clock: Callable[[], float] = CLOCK) -> fl
     return elapsed * 1000
 
 
-def _clock_name(clock: Callable[[], float]) -> str:
+def clock_name(clock: Callable[[], float]) -> str:
+    """``time.perf_counter``: how a clock is named in the reports."""
     return f"{getattr(clock, '__module__', None) or ''}.{getattr(clock, '__name__', repr(clock))}".lstrip(".")
 
 
@@ -307,4 +308,4 @@ def measure(model: Callable[..., Any], inputs: torch.Tensor, device: Synchronize
     cold_ms, samples = run_timed(step, num_runs=num_runs, warmup=warmup, clock=clock)
     return summarize(samples, batch_size or int(inputs.shape[0]), cold_ms=cold_ms,
                      event_samples_ms=step.timed_event_times_ms(warmup, num_runs),
-                     timing_method=step.timing_method(_clock_name(clock)))
+                     timing_method=step.timing_method(clock_name(clock)))

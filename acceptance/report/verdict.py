@@ -121,20 +121,20 @@ def decide(checks: Mapping[str, CheckRecord], *, architecture_only: bool, device
     if not records:
         invalid.append("no checks ran")
     invalid.extend(untested)
+    per_card: list[str] = []
     for marker in rules.required_markers:
         outcomes = {check.outcome for check in records if marker in check.markers}
+        if "passed" in outcomes and server is not None:  # passed somewhere: on every passing card too?
+            lacking = [row.card for row in server.rows() if row.verdict == CARD_PASS and not any(
+                marker in check.markers and check.outcome == "passed" for check in row.checks.values())]
+            if lacking:
+                per_card.append(f"no '{marker}' check passed on card(s) {', '.join(lacking)}: the sign-off needs "
+                                "one on every listed card")
         if outcomes & {"failed", "error"} or "passed" in outcomes:
             continue  # a failure is already a reason; a pass is what is needed
         how = "was skipped" if outcomes else "did not run (deselected?)"
         invalid.append(f"no '{marker}' check passed: the sign-off needs one, and it {how}")
-    for marker in rules.required_markers:
-        if server is None or not any(marker in check.markers and check.outcome == "passed" for check in records):
-            continue  # on no card at all: said once above
-        lacking = [row.card for row in server.rows() if row.verdict == CARD_PASS
-                   and not any(marker in check.markers and check.outcome == "passed" for check in row.checks.values())]
-        if lacking:
-            invalid.append(f"no '{marker}' check passed on card(s) {', '.join(lacking)}: the sign-off needs one "
-                           "on every listed card")
+    invalid.extend(per_card)
 
     status = FAIL if failures else NOT_VALID if invalid else PASS
     return Verdict(status=status, reasons=tuple(failures + invalid), counts=dict(sorted(counts.items())))

@@ -26,15 +26,14 @@ pytestmark = pytest.mark.performance
 
 @pytest.mark.parametrize("side", [pytest.param("cpu", id="cpu-float32"), pytest.param("device", id="device")])
 def test_latency(side, latency, request, pixel_values, device, cpu_device, run_config, regression, results):
-    card = device.label if results.server is not None else None  # a whole-server run: the card measured for
     if side == "cpu":
         stats = latency.measure("cpu", request.getfixturevalue("reference_model"), pixel_values, "float32",
-                                cpu_device, card)
+                                cpu_device)
     else:
         model = request.getfixturevalue("device_model")
         inputs = pixel_values.to(device.torch_device, TORCH_DTYPES[run_config.dtype])
         device.synchronize()  # the copy is finished before timing starts
-        stats = latency.measure("device", model, inputs, run_config.dtype, device, card)
+        stats = latency.measure("device", model, inputs, run_config.dtype, device)
         if results.server is not None:  # this card's row, and how the cards were timed (fixtures/server.py)
             row = results.server.card(device.label)
             row.latency, row.latency_mode = stats, results.server.timing_mode
