@@ -24,8 +24,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from .bounds import at_most
 from .errors import ConfigError
-from .metrics import at_most
 
 if TYPE_CHECKING:
     from .timing import LatencyStats

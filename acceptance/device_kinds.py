@@ -22,12 +22,15 @@ class DeviceKind:
     visible_devices_variable: str | None
     #: the torch.compile backend graph mode uses on this kind (None: graph mode is not offered)
     compile_backend: str | None
+    #: the vendor stack's versions every report names (null where not installed), from the backend's versions()
+    reported_versions: tuple[str, ...] = ()
 
 
 #: in auto-selection order: the first available kind wins (the CPU always is)
 KINDS: tuple[DeviceKind, ...] = (
     # torch_npu registers "npu" with dynamo (checked against the real wheels: acceptance/devices/npu.py)
-    DeviceKind("npu", takes_index=True, visible_devices_variable="ASCEND_RT_VISIBLE_DEVICES", compile_backend="npu"),
+    DeviceKind("npu", takes_index=True, visible_devices_variable="ASCEND_RT_VISIBLE_DEVICES", compile_backend="npu",
+               reported_versions=("torch_npu", "cann")),
     DeviceKind("cuda", takes_index=True, visible_devices_variable="CUDA_VISIBLE_DEVICES", compile_backend="inductor"),
     DeviceKind("xpu", takes_index=True, visible_devices_variable="ZE_AFFINITY_MASK", compile_backend="inductor"),
     DeviceKind("mps", takes_index=False, visible_devices_variable=None, compile_backend=None),
@@ -35,6 +38,17 @@ KINDS: tuple[DeviceKind, ...] = (
 )
 KIND_NAMES: tuple[str, ...] = tuple(kind.name for kind in KINDS)
 BY_NAME: dict[str, DeviceKind] = {kind.name: kind for kind in KINDS}
+#: every kind's reported versions, in table order (each report names them all: one layout on every host)
+REPORTED_VERSIONS: tuple[str, ...] = tuple(name for kind in KINDS for name in kind.reported_versions)
+
+
+def reported_versions(installed: dict, runtime: dict) -> dict:
+    """The vendor versions a report names: each known one, the device runtime's own where it knows it (it says
+    "unknown" where it does not), else what is installed, else None."""
+    def known(value):
+        return value if value not in (None, "unknown") else None
+
+    return {name: known(runtime.get(name)) or known(installed.get(name)) for name in REPORTED_VERSIONS}
 
 
 def kind_named(name: str) -> DeviceKind:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .metrics import TensorComparison
 from .sections import (
     CompileSection,
     DeterminismResult,
@@ -27,6 +26,9 @@ from .sections import (
     SweepSection,
     UtilisationSection,
 )
+
+if TYPE_CHECKING:  # annotations only: the reports are built and read on hosts without torch
+    from .metrics import TensorComparison
 
 
 def now_iso() -> str:

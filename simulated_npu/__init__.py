@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import modules  # noqa: F401 - its hooks join the runtime when it starts
 from .api import SIMULATION, install
 from .settings import read as read_settings
 

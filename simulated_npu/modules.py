@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .runtime import Card, NpuTensor, Runtime, card_lost
+from .runtime import Card, NpuTensor, Runtime, card_lost, on_start
 
 _NAMES: "weakref.WeakKeyDictionary[torch.nn.Module, dict[int, str]]" = weakref.WeakKeyDictionary()
 _STACK: list[tuple[torch.nn.Module, torch.nn.Module]] = []  # (module, the outermost model it runs in)
@@ -26,6 +26,9 @@ def install_if_needed(rt: Runtime) -> None:
         torch.nn.modules.module.register_module_forward_pre_hook(_before)
         torch.nn.modules.module.register_module_forward_hook(_after, always_call=True)
         rt.module_path = current_path  # only now is there a stack to read
+
+
+on_start(install_if_needed)
 
 
 def current_path() -> str | None:

@@ -167,6 +167,12 @@ class Runtime:
 
 _RUNTIME: Runtime | None = None
 _LOCK = threading.Lock()
+#: called once with the runtime when it starts (modules.py's hooks, which need a fault that names a module)
+_ON_START: list[Callable[[Runtime], None]] = []
+
+
+def on_start(starter: Callable[[Runtime], None]) -> None:
+    _ON_START.append(starter)
 
 
 def runtime() -> Runtime:
@@ -175,9 +181,8 @@ def runtime() -> Runtime:
         with _LOCK:
             if _RUNTIME is None:
                 _RUNTIME = Runtime(settings_module.read())
-                from . import modules
-
-                modules.install_if_needed(_RUNTIME)
+                for starter in _ON_START:
+                    starter(_RUNTIME)
     return _RUNTIME
 
 

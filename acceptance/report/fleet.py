@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import AcceptanceError
-from .html import BANNER_CLASS, COMPONENTS, esc, fmt
+from .html import BANNER_CLASS, COMPONENTS
+from .markup import esc, fmt
 from .schema import schema_errors
 from .verdict import FAIL, NOT_VALID, PASS, STATUSES
 

@@ -9,10 +9,13 @@ their units; a value that was not measured shows as "n/a" with the reason.
 from __future__ import annotations
 
 import base64
-import html
-import math
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping
 
+from .html_operators import operators_html
+from .html_profile import profile_html
+from .html_scale import scale_html
+from .html_server import server_html
+from .markup import esc, fmt, num, number, pass_cell, table
 from .verdict import FAIL, NOT_VALID, PASS
 
 BANNER_CLASS = {PASS: "dinov3-pass", FAIL: "dinov3-fail", NOT_VALID: "dinov3-not-valid"}
@@ -42,49 +45,6 @@ table.dinov3-table td.num { text-align: right; font-family: monospace; }
 .dinov3 img { max-width: 100%; border: 1px solid #ddd; margin: 4px 8px 4px 0; }
 .dinov3 code { font-size: 11px; word-break: break-all; }
 """
-
-
-def esc(value: Any) -> str:
-    """Text of any value, HTML-escaped (quotes too, so it is safe inside attributes)."""
-    return html.escape(str(value), quote=True)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def fmt(value: Any, kind: str = "plain") -> str:
-    """A figure as text: "n/a" for None, the JSON spelling for NaN/Infinity, else by ``kind``
-    (ms, percent, sci, cosine, rate, speedup, plain)."""
-    if value is None:
-        return "n/a"
-    number = _number(value)
-    if number is None or not math.isfinite(number):
-        return str(value)
-    formats = {"ms": "{:.3f} ms", "percent": "{:.4%}", "sci": "{:.3e}", "cosine": "{:.6f}",
-               "rate": "{:.2f} img/s", "speedup": "{:.2f}x", "fraction": "{:.2%}", "plain": "{:g}"}
-    return formats[kind].format(number)
-
-
-def _pass_cell(passed: Any) -> str:
-    if passed is None:
-        return '<td>n/a</td>'
-    return '<td class="dinov3-ok">PASS</td>' if passed else '<td class="dinov3-bad">FAIL</td>'
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], table_id: str | None = None) -> str:
-    """Cells are HTML already (escape before); a cell starting with <td is used as is."""
-    head = "".join(f"<th>{cell}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in row) + "</tr>"
-                   for row in rows)
-    identity = f' id="{esc(table_id)}"' if table_id else ""
-    return f'<table class="dinov3-table"{identity}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _num(text: str) -> str:
-    return f'<td class="num">{text}</td>'
 
 
 def verdict_banner(report: Mapping[str, Any]) -> str:
@@ -124,12 +84,12 @@ def accuracy_table(report: Mapping[str, Any]) -> str:
     if not accuracy["tensors"]:
         return ('<h3>Accuracy vs CPU float32 reference</h3>'
                 '<p class="dinov3-note">not measured: no accuracy check ran in this session</p>')
-    rows = [[esc(name), esc(entry["shape"]), _num(fmt(entry["max_diff"], "sci")), _num(fmt(entry["mean_diff"], "sci")),
-             _num(fmt(entry["relative_error"], "percent")), _num(fmt(entry["cosine"], "cosine")),
-             _pass_cell(entry["pass"])]
+    rows = [[esc(name), esc(entry["shape"]), num(fmt(entry["max_diff"], "sci")), num(fmt(entry["mean_diff"], "sci")),
+             num(fmt(entry["relative_error"], "percent")), num(fmt(entry["cosine"], "cosine")),
+             pass_cell(entry["pass"])]
             for name, entry in accuracy["tensors"].items()]
     return ("<h3>Accuracy vs CPU float32 reference</h3>"
-            + _table(["Tensor", "Shape", "Max Diff", "Mean Diff", "Relative Error", "Cosine", "Pass"], rows,
+            + table(["Tensor", "Shape", "Max Diff", "Mean Diff", "Relative Error", "Cosine", "Pass"], rows,
                      "dinov3-accuracy")
             + f'<p class="dinov3-note">pass: {esc(accuracy["criterion"])} ({esc(accuracy["definition"])}); '
               f'device dtype {esc(accuracy["dtype"])}</p>')
@@ -157,10 +117,10 @@ def latency_table(report: Mapping[str, Any]) -> str:
     for field, label, kind in LATENCY_ROWS:
         if not any(field in stats for _, stats in sides):
             continue
-        rows.append([esc(label)] + [_num(fmt(stats.get(field), kind)) for _, stats in sides])
+        rows.append([esc(label)] + [num(fmt(stats.get(field), kind)) for _, stats in sides])
     if performance.get("speedup") is not None or len(sides) == 2:
-        rows.append(["speedup (CPU mean / device mean)"] + [_num("-")] * (len(sides) - 1)
-                    + [_num(fmt(performance.get("speedup"), "speedup"))])
+        rows.append(["speedup (CPU mean / device mean)"] + [num("-")] * (len(sides) - 1)
+                    + [num(fmt(performance.get("speedup"), "speedup"))])
     for side, stats in sides:
         for field, reason in (stats.get("unavailable") or {}).items():
             notes.append(f"{esc(side)} {esc(field)} n/a: {esc(reason)}")
@@ -175,7 +135,7 @@ def latency_table(report: Mapping[str, Any]) -> str:
         entry = ", ".join(f"{key} = {thresholds[key]}" for key in LATENCY_SELECTORS
                           if thresholds.get(key) is not None)
         notes.append("limits: " + esc(limits) + (f" ([[latency]] entry {esc(entry)})" if entry else ""))
-    return ("<h3>Latency (synchronized, per forward pass)</h3>" + _table(header, rows, "dinov3-latency")
+    return ("<h3>Latency (synchronized, per forward pass)</h3>" + table(header, rows, "dinov3-latency")
             + "".join(f'<p class="dinov3-note">{note}</p>' for note in notes))
 
 
@@ -206,11 +166,11 @@ def diagnosis_table(report: Mapping[str, Any]) -> str:
                      + esc(", ".join(f"{key} = {value}" for key, value in precision.items())) + "</p>")
     layers = diagnosis.get("layers") or []
     if layers:
-        rows = [[esc(layer.get("name", "?")), _num(fmt(layer.get("relative_error"), "percent")),
-                 _num(fmt(layer.get("cosine"), "cosine")), _num(fmt(layer.get("max_abs_diff"), "sci")),
-                 _num(fmt(layer.get("frac_rel_err_below_0.1pct"), "fraction")),
-                 _num(fmt(layer.get("frac_rel_err_below_0.5pct"), "fraction"))] for layer in layers]
-        parts.append(_table(["Layer", "Relative Error", "Cosine", "Max Abs Diff", "Elements < 0.1 % rel. err",
+        rows = [[esc(layer.get("name", "?")), num(fmt(layer.get("relative_error"), "percent")),
+                 num(fmt(layer.get("cosine"), "cosine")), num(fmt(layer.get("max_abs_diff"), "sci")),
+                 num(fmt(layer.get("frac_rel_err_below_0.1pct"), "fraction")),
+                 num(fmt(layer.get("frac_rel_err_below_0.5pct"), "fraction"))] for layer in layers]
+        parts.append(table(["Layer", "Relative Error", "Cosine", "Max Abs Diff", "Elements < 0.1 % rel. err",
                              "Elements < 0.5 % rel. err"], rows, "dinov3-diagnosis"))
         from . import plots_diagnosis  # matplotlib, only when a plot is drawn
 
@@ -248,36 +208,12 @@ def provenance_table(report: Mapping[str, Any]) -> str:
                 f"{esc(run['finished_at'] or 'not finished')} (pytest exit status {esc(run['exit_status'])})"),
         ("Report files", files),
     ]
-    return "<h3>Provenance</h3>" + _table(["What", "Value"], [[esc(name), value] for name, value in rows],
+    return "<h3>Provenance</h3>" + table(["What", "Value"], [[esc(name), value] for name, value in rows],
                                            "dinov3-provenance")
 
 
-def _server_html(report: Mapping[str, Any]) -> str:
-    from .html_server import server_html  # noqa: PLC0415 - html_server imports this module's helpers
-
-    return server_html(report)
-
-
-def _scale_html(report: Mapping[str, Any]) -> str:
-    from .html_scale import scale_html  # noqa: PLC0415 - html_scale imports this module's helpers
-
-    return scale_html(report)
-
-
-def _profile_html(report: Mapping[str, Any]) -> str:
-    from .html_profile import profile_html  # noqa: PLC0415 - html_profile imports this module's helpers
-
-    return profile_html(report)
-
-
-def _operators_html(report: Mapping[str, Any]) -> str:
-    from .html_operators import operators_html  # noqa: PLC0415 - html_operators imports this module's helpers
-
-    return operators_html(report)
-
-
-SECTIONS = (verdict_banner, _server_html, hardware_facts, accuracy_table, latency_table, latency_plots,
-            _profile_html, diagnosis_table, _operators_html, _scale_html, provenance_table)
+SECTIONS = (verdict_banner, server_html, hardware_facts, accuracy_table, latency_table, latency_plots,
+            profile_html, diagnosis_table, operators_html, scale_html, provenance_table)
 
 
 def _section(render, report: Mapping[str, Any]) -> str:
@@ -299,8 +235,8 @@ def summary_html(report: Mapping[str, Any]) -> str:
 def metrics_extra(metrics: Mapping[str, Any]) -> str:
     """A test's recorded figures (its user properties), for the extras of its results-table row."""
     def text(value: Any) -> str:
-        number = _number(value)
-        return f"{number:.6g}" if number is not None and not isinstance(value, int) else str(value)
+        figure = number(value)
+        return f"{figure:.6g}" if figure is not None and not isinstance(value, int) else str(value)
 
-    rows = [[esc(name), _num(esc(text(value)))] for name, value in metrics.items()]
-    return '<div class="dinov3 dinov3-metrics">' + _table(["Figure", "Value"], rows) + "</div>"
+    rows = [[esc(name), num(esc(text(value)))] for name, value in metrics.items()]
+    return '<div class="dinov3 dinov3-metrics">' + table(["Figure", "Value"], rows) + "</div>"

@@ -6,7 +6,7 @@ import base64
 import math
 from typing import Any, Mapping
 
-from .html import _num, _table, esc, fmt
+from .markup import esc, fmt, num, table
 
 WORST_ROWS = 12
 
@@ -32,16 +32,16 @@ def operators_html(report: Mapping[str, Any]) -> str:
                  f'{esc(counts.get("pass", 0))} pass</p>')
     rows = sorted(section.get("operators") or [], key=_badness, reverse=True)[:WORST_ROWS]
     first = section.get("first_error")
-    table = [[esc(row["name"]) + (" <b>&larr; first error</b>" if row["name"] == first else ""),
+    cells = [[esc(row["name"]) + (" <b>&larr; first error</b>" if row["name"] == first else ""),
               f"<code>{esc(row['module'] or '(top level)')}</code>", esc(row["shape"]),
-              _num(fmt(row.get("relative_error"), "percent")), _num(fmt(row.get("cosine"), "cosine")),
-              _num(fmt(row.get("max_abs_err"), "sci")), _num(fmt(row.get("max_relative_err"), "sci")),
-              _num(fmt(row.get("one_thousandth_err_ratio"), "fraction")),
-              _num(fmt(row.get("input_one_thousandth_err_ratio"), "fraction")),
+              num(fmt(row.get("relative_error"), "percent")), num(fmt(row.get("cosine"), "cosine")),
+              num(fmt(row.get("max_abs_err"), "sci")), num(fmt(row.get("max_relative_err"), "sci")),
+              num(fmt(row.get("one_thousandth_err_ratio"), "fraction")),
+              num(fmt(row.get("input_one_thousandth_err_ratio"), "fraction")),
               f'<td class="{ {"error": "dinov3-bad", "warning": "dinov3-warn"}.get(row["status"], "dinov3-ok") }">'
               f'{esc(row["status"])}</td>'] for row in rows]
-    parts.append(_table(["Operator", "Module", "Shape", "Relative Error", "Cosine", "MaxAbsErr", "MaxRelativeErr",
-                         "One Thousandth Err Ratio", "Inputs' lowest", "Result"], table, "dinov3-operators"))
+    parts.append(table(["Operator", "Module", "Shape", "Relative Error", "Cosine", "MaxAbsErr", "MaxRelativeErr",
+                         "One Thousandth Err Ratio", "Inputs' lowest", "Result"], cells, "dinov3-operators"))
     for side, names in (("device", section.get("unmatched_device") or []),
                         ("CPU reference", section.get("unmatched_reference") or [])):
         if names:

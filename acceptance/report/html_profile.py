@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .html import _num, _table, esc, fmt
+from .markup import esc, fmt, num, table
 
 
 def _reference(reference: Mapping[str, Any]) -> str:
     rows = [[esc(use.get("kind")), esc(use.get("source")), esc(use.get("reason") or ""),
-             esc(use.get("from_run") or ""), _num(f"{float(use.get('seconds') or 0.0) * 1000:.1f}"),
+             esc(use.get("from_run") or ""), num(f"{float(use.get('seconds') or 0.0) * 1000:.1f}"),
              f"<code>{esc(str(use.get('digest', ''))[:16])}</code>"]
             for use in reference.get("entries") or []]
     return (f"<h3>CPU reference</h3><p class=\"dinov3-note\">{esc(reference.get('summary', ''))}; cache "
             f"{esc(reference.get('mode'))} at <code>{esc(reference.get('cache_dir'))}</code></p>"
-            + _table(["Part", "Source", "Why computed", "Run", "ms", "Key (sha256)"], rows, "dinov3-reference"))
+            + table(["Part", "Source", "Why computed", "Run", "ms", "Key (sha256)"], rows, "dinov3-reference"))
 
 
 def _share(value: Any) -> str:
@@ -22,12 +22,12 @@ def _share(value: Any) -> str:
 
 
 def _percent(value: Any) -> str:
-    return _num(_share(value))
+    return num(_share(value))
 
 
 def _operator_rows(rows: Any) -> list[list[str]]:
-    return [[f"<code>{esc(row['name'])}</code>", esc(row["kind"]), _num(str(row["calls"])),
-             _num(f"{row['total_ms']:.3f}"), _num(f"{row['mean_ms']:.4f}"), _percent(row["share"])]
+    return [[f"<code>{esc(row['name'])}</code>", esc(row["kind"]), num(str(row["calls"])),
+             num(f"{row['total_ms']:.3f}"), num(f"{row['mean_ms']:.4f}"), _percent(row["share"])]
             for row in rows or []]
 
 
@@ -44,13 +44,13 @@ def _side(name: str, side: Mapping[str, Any]) -> str:
                      "chrome://tracing or ui.perfetto.dev; a folder: the vendor's profiler output)")
     if side.get("error"):
         notes.append(esc(side["error"]))
-    kinds = [[esc(kind), _num(f"{value['total_ms']:.3f}"), _percent(value["share"])]
+    kinds = [[esc(kind), num(f"{value['total_ms']:.3f}"), _percent(value["share"])]
              for kind, value in (side.get("kinds") or {}).items()]
     html = (head + "".join(f'<p class="dinov3-note">{note}</p>' for note in notes)
-            + _table(["Operator", "Kind", "Calls", "Total ms", "Mean ms", "Share"],
+            + table(["Operator", "Kind", "Calls", "Total ms", "Mean ms", "Share"],
                      _operator_rows(side.get("operators")),
                      f"dinov3-profile-{name}")
-            + _table(["Kind", "Total ms", "Share"], kinds, f"dinov3-profile-kinds-{name}"))
+            + table(["Kind", "Total ms", "Share"], kinds, f"dinov3-profile-kinds-{name}"))
     if name == "device":
         only = side.get("device_only") or []
         html += ("<p class=\"dinov3-note\"><b>Device-only operators</b> (format conversions, host-device copies, "

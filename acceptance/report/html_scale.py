@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..sections import NOT_MEASURABLE
-from .html import _num, _table, esc, fmt
+from .markup import esc, fmt, num, table
 
 #: graph mode times eager and compiled at most this many runs each (tests/acceptance/test_compile.py)
 COMPILE_RUNS_CAP = 10
@@ -40,16 +40,16 @@ def _sweep(sweep: Mapping[str, Any]) -> str:
                          "", "", "", "", ""])
             continue
         lat, acc = p["latency"], p["accuracy"]
-        rows.append([esc(p["batch"]), esc(p["resolution"]), "ok", _num(fmt(lat.get("mean_ms"))),
-                     _num(fmt(p.get("throughput_img_per_s"))), esc(_mib(p.get("peak_memory_bytes"))),
-                     _num(f"{p['flops_per_forward'] / 1e9:.2f}"), _num(fmt(p.get("achieved_tflops"), "sci")),
-                     _num(fmt(p.get("mfu"), "sci")) + f" / rel. err {esc(fmt(acc.get('relative_error'), 'percent'))}"])
+        rows.append([esc(p["batch"]), esc(p["resolution"]), "ok", num(fmt(lat.get("mean_ms"))),
+                     num(fmt(p.get("throughput_img_per_s"))), esc(_mib(p.get("peak_memory_bytes"))),
+                     num(f"{p['flops_per_forward'] / 1e9:.2f}"), num(fmt(p.get("achieved_tflops"), "sci")),
+                     num(fmt(p.get("mfu"), "sci")) + f" / rel. err {esc(fmt(acc.get('relative_error'), 'percent'))}"])
     images = "".join(f'<img class="dinov3-plot" alt="{esc(name)}" src="data:image/png;base64,{png}"/>'
                      for name, png in (("Throughput vs batch", plots_scale.throughput_vs_batch_png(sweep)),
                                        ("Latency vs resolution", plots_scale.latency_vs_resolution_png(sweep)))
                      if png)
     return (f"<h3>Sweep ({esc(sweep.get('profile'))}, {esc(sweep.get('device'))}, {esc(sweep.get('dtype'))})</h3>"
-            + _table(["Batch", "Resolution", "Status", "Mean ms", "Images/s", "Peak memory", "GFLOP/forward",
+            + table(["Batch", "Resolution", "Status", "Mean ms", "Images/s", "Peak memory", "GFLOP/forward",
                       "TFLOP/s", "MFU / accuracy"], rows, "dinov3-sweep") + images)
 
 

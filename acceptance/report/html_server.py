@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .html import _num, _table, esc, fmt
 from .html_scale import _mib
+from .markup import esc, fmt, num, table
 
 
 def _accuracy(card: Mapping[str, Any], figure: str, kind: str) -> str:
@@ -61,7 +61,7 @@ def _state(state: Mapping[str, Any] | None) -> list[str]:
             esc(unit(state.get("power_w"), "W")), esc(memory), esc(fmt(state.get("ecc_uncorrectable")))]
 
 
-def _state_table(server: Mapping[str, Any]) -> str:
+def _statetable(server: Mapping[str, Any]) -> str:
     """Each card before and after the run, as npu-smi / nvidia-smi saw it, with its driver and firmware."""
     cards = server.get("cards") or []
     if not any(card.get("state_before") or card.get("state_after") for card in cards):
@@ -76,7 +76,7 @@ def _state_table(server: Mapping[str, Any]) -> str:
                      *[f"{b} &rarr; {a}" for b, a in zip(_state(before), _state(after))]])
     note = f"<p>{esc(server['state_note'])}</p>" if server.get("state_note") else ""
     return ("<h4>Card state (vendor tool, before &rarr; after the run)</h4>" + note
-            + _table(["Card", "Tool", "Driver", "Firmware", "Bus id", "Health", "Temperature", "Power",
+            + table(["Card", "Tool", "Driver", "Firmware", "Bus id", "Health", "Temperature", "Power",
                       "Memory in use", "Uncorrectable ECC"], rows, "dinov3-server-state"))
 
 
@@ -92,7 +92,7 @@ def server_html(report: Mapping[str, Any]) -> str:
             _accuracy(card, "relative_error", "percent"), _accuracy(card, "cosine", "cosine"),
             esc(fmt(card.get("p50_ms"), "ms")) + " / " + esc(fmt(card.get("p90_ms"), "ms"))
             + (f" ({esc(card['latency_mode'])})" if card.get("latency_mode") else ""),
-            _num(fmt(card.get("throughput_img_per_s"), "rate")),
+            num(fmt(card.get("throughput_img_per_s"), "rate")),
             esc(_mib(memory)) if memory is not None else esc(card.get("peak_memory_note") or "not measured"),
             _sweep(card), esc(fmt(card.get("best_mfu"), "fraction")),
             esc(_determinism(card.get("determinism"))), esc(_soak(card.get("soak"))),
@@ -111,6 +111,6 @@ def server_html(report: Mapping[str, Any]) -> str:
                     else " (one card at a time)" if mode == "sequential" else "")
                  + (f"; p50 spread between cards {esc(fmt(spread, 'fraction'))} (slowest / fastest - 1)"
                     if spread is not None else "") + "</p>")
-    return head + _table(["Card", "Device", "Bus id", "Relative error", "Cosine", "p50 / p90 ms", "Images/s",
+    return head + table(["Card", "Device", "Bus id", "Relative error", "Cosine", "p50 / p90 ms", "Images/s",
                           "Peak memory", "Sweep", "Best MFU", "Determinism", "Soak", "Top operators", "Verdict"],
-                         rows, "dinov3-server") + _state_table(server)
+                         rows, "dinov3-server") + _statetable(server)

@@ -26,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..device_kinds import reported_versions
 from ..hashing import file_sha256
 from ..models import known_family
 from ..results import RunResults
@@ -118,10 +119,7 @@ def _accuracy(results: RunResults, thresholds: Thresholds, dtype: str) -> dict[s
 def _versions(results: RunResults) -> dict[str, Any]:
     vendor = results.device.get("versions") or {}
     versions = dict(results.versions)
-    versions.setdefault("torch_npu", None)
-    if vendor.get("torch_npu") not in (None, "unknown"):
-        versions["torch_npu"] = vendor["torch_npu"]
-    versions["cann"] = vendor.get("cann") if vendor.get("cann") not in (None, "unknown") else None
+    versions.update(reported_versions(versions, vendor))  # torch_npu, CANN ...: named on every host
     versions["device_runtime"] = dict(vendor)
     return versions
 

@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .html import esc
 from .json_report import copy_atomic
+from .markup import esc
 
 HISTORY_FOLDER = "history"
 

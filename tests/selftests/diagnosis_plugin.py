@@ -59,7 +59,7 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    from fixtures.plugin import SESSION
+    from fixtures.stash import SESSION
 
     path = session.config.getoption("--dump-results")
     if path and SESSION in session.config.stash:
