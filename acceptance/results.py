@@ -3,14 +3,16 @@
 One object per session (kept on the pytest config, not in a global). Other
 parts of the suite fill their own typed sections (acceptance/sections.py):
 latency, diagnosis, sweep, soak and determinism (per card), compile, nightly
-and utilisation; ``sections()`` gives their JSON.
+and utilisation; a feature plugin keeps a section of its own type in
+``feature_sections`` (acceptance/report/feature_section.py). ``sections()``
+gives their JSON.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .sections import (
     CompileSection,
@@ -18,7 +20,6 @@ from .sections import (
     DiagnosisSection,
     LatencySection,
     NightlySection,
-    OperatorsSection,
     ProfileSection,
     ReferenceSection,
     ServerSection,
@@ -29,6 +30,9 @@ from .sections import (
 
 if TYPE_CHECKING:  # annotations only: the reports are built and read on hosts without torch
     from .metrics import TensorComparison
+    from .report.feature_section import SectionResults
+
+SectionType = TypeVar("SectionType")
 
 
 def now_iso() -> str:
@@ -77,14 +81,20 @@ class RunResults:
     reference: ReferenceSection = field(default_factory=ReferenceSection)
     #: one profiled forward per side (acceptance/profiling.py, --profile)
     profile: ProfileSection = field(default_factory=ProfileSection)
-    #: operator-level drift (acceptance/operator_drift.py, --ops)
-    operators: OperatorsSection = field(default_factory=OperatorsSection)
+    #: the sections of the feature plugins (fixtures/), by their key in the report's "sections"
+    feature_sections: dict[str, SectionResults] = field(default_factory=dict)
     #: a whole-server run (--device npu:all): each card's row and the server verdict
     server: ServerSection | None = None
 
     @property
     def architecture_only(self) -> bool:
         return bool(self.checkpoint.get("architecture_only", False))
+
+    def section(self, name: str, kind: Callable[[], SectionType]) -> SectionType:
+        """The feature section ``name``, created empty (``kind()``) the first time it is asked for."""
+        if name not in self.feature_sections:
+            self.feature_sections[name] = kind()  # type: ignore[assignment]
+        return self.feature_sections[name]  # type: ignore[return-value]
 
     def record_check(self, record: CheckRecord) -> None:
         """Keep the worst outcome of a test's phases (setup, call, teardown)."""
@@ -111,13 +121,14 @@ class RunResults:
             found["reference"] = self.reference.to_dict()
         if self.profile.recorded:
             found["profile"] = self.profile.to_dict()
-        if self.operators.recorded:
-            found["operators"] = self.operators.to_dict()
         if self.server is not None:
             found["server"] = self.server.to_dict(self.determinism, self.soak)
         for name, per_card in (("determinism", self.determinism), ("soak", self.soak)):
             if per_card:
                 found[name] = {card: result.to_dict() for card, result in per_card.items()}
+        for name, section in self.feature_sections.items():
+            if section.recorded:
+                found[name] = section.to_dict()
         return found
 
     def to_dict(self) -> dict[str, Any]:

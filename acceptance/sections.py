@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # annotations only: the schema (read by the fleet merge) must
     from .drift import LayerDrift
     from .fingerprint import Fingerprint
     from .metrics import TensorComparison
-    from .operator_drift import OperatorDrift
     from .thresholds import AccuracyLimits, LatencyLimits, LimitVerdict
     from .timing import LatencyStats
 
@@ -915,41 +914,6 @@ class ProfileSection:
                 "dtype": self.dtype}
 
 
-# -- operators (acceptance/operator_drift.py) ------------------------------------------------------------------
-
-OPTIONAL_METRIC = {"anyOf": [METRIC, {"type": "null"}]}
-OPERATOR_DRIFT_ROW = closed({
-    "index": COUNT, "name": STRING, "api": STRING, "module": STRING, "shape": ref("shape"), "dtype": STRING,
-    "reference_dtype": STRING, "cosine": METRIC, "max_abs_err": METRIC, "max_relative_err": METRIC,
-    "one_thousandth_err_ratio": METRIC, "five_thousandths_err_ratio": METRIC, "relative_error": METRIC,
-    "input_one_thousandth_err_ratio": OPTIONAL_METRIC, "input_cosine": OPTIONAL_METRIC,
-    "input_relative_error": OPTIONAL_METRIC, "status": {"enum": ["pass", "warning", "error"]}, "reason": STRING})
-
-
-@dataclass
-class OperatorsSection:
-    """Operator-level drift (--ops): every torch API call on the device against the reference's."""
-
-    drift: OperatorDrift | None = None
-    #: why the comparison did not run (--ops auto with no probe point over its limits), when it did not
-    skipped: str | None = None
-
-    SCHEMA = closed({
-        "dtype": STRING, "operators": array(OPERATOR_DRIFT_ROW),
-        "counts": closed({"pass": COUNT, "warning": COUNT, "error": COUNT}),
-        "first_error": OPTIONAL_STRING, "first_error_module": OPTIONAL_STRING, "largest_step": OPTIONAL_STRING,
-        "localisation": STRING, "unmatched_device": array(STRING), "unmatched_reference": array(STRING),
-        "costs": mapping(NUMBER), "dumps": mapping(STRING), "skipped": OPTIONAL_STRING,
-    }, required=["skipped"])
-
-    @property
-    def recorded(self) -> bool:
-        return self.drift is not None or self.skipped is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**(self.drift.to_dict() if self.drift is not None else {}), "skipped": self.skipped}
-
-
 #: the report's "sections": name -> schema fragment (latency is the report's "performance" instead)
 SECTION_SCHEMAS: dict[str, Any] = {
     "diagnosis": DiagnosisSection.SCHEMA,
@@ -959,7 +923,6 @@ SECTION_SCHEMAS: dict[str, Any] = {
     "compile": CompileSection.SCHEMA,
     "reference": ReferenceSection.SCHEMA,
     "profile": ProfileSection.SCHEMA,
-    "operators": OperatorsSection.SCHEMA,
     **PER_CARD_SCHEMA,
     "server": ServerSection.SCHEMA,
 }

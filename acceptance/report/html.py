@@ -9,9 +9,9 @@ their units; a value that was not measured shows as "n/a" with the reason.
 from __future__ import annotations
 
 import base64
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from .html_operators import operators_html
+from .feature_section import FeatureSection
 from .html_profile import profile_html
 from .html_scale import scale_html
 from .html_server import server_html
@@ -213,7 +213,7 @@ def provenance_table(report: Mapping[str, Any]) -> str:
 
 
 SECTIONS = (verdict_banner, server_html, hardware_facts, accuracy_table, latency_table, latency_plots,
-            profile_html, diagnosis_table, operators_html, scale_html, provenance_table)
+            profile_html, diagnosis_table, scale_html, provenance_table)
 
 
 def _section(render, report: Mapping[str, Any]) -> str:
@@ -226,10 +226,17 @@ def _section(render, report: Mapping[str, Any]) -> str:
                 f"{esc(type(error).__name__)}: {esc(error)} (the JSON report holds the data)</p>")
 
 
-def summary_html(report: Mapping[str, Any]) -> str:
-    """Everything the report adds above pytest-html's results table, in reading order."""
+def summary_html(report: Mapping[str, Any], features: Iterable[FeatureSection] = ()) -> str:
+    """Everything the report adds above pytest-html's results table, in reading order: each feature's part after
+    the part it names (``html_after``), at the end if that part is not here."""
+    after: dict[str, list[Callable[[Mapping[str, Any]], str]]] = {}
+    for feature in features:
+        if feature.html is not None:
+            place = feature.html_after if feature.html_after in {render.__name__ for render in SECTIONS} else ""
+            after.setdefault(place, []).append(feature.html)
+    renders = [render for part in SECTIONS for render in (part, *after.get(part.__name__, ()))] + after.get("", [])
     return (f"<style>{LAYOUT}{COMPONENTS}</style>" + '<div class="dinov3" id="dinov3-summary">'
-            + "".join(_section(render, report) for render in SECTIONS) + "</div>")
+            + "".join(_section(render, report) for render in renders) + "</div>")
 
 
 def metrics_extra(metrics: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ from ..thresholds import Thresholds
 from ..timing import PERCENTILES, min_samples_for
 
 if TYPE_CHECKING:
-    from ..operator_drift import OperatorDrift
+    pass
 
 
 def summary_lines(results: RunResults, thresholds: Thresholds, dtype: str) -> list[str]:
@@ -131,26 +131,6 @@ def layer_table_lines(section: DiagnosisSection) -> list[str]:
         if row.name == first:
             line += "  <- drift begins"
         lines.append(line)
-    return lines
-
-
-def operator_lines(drift: OperatorDrift, count: int = 8) -> list[str]:
-    """Where the device's error begins among its operators, the counts, and the worst operators by output error."""
-    counts = drift.counts
-    lines = [f"{len(drift.rows)} operators ({drift.dtype}): {counts['error']} error, {counts['warning']} warning, "
-             f"{counts['pass']} pass (msprobe's rules and the suite's growth rule)", drift.localisation()]
-    lines.append(f"{'operator':<44} {'module':<30} {'rel_err':>10} {'cosine':>10} {'<0.1%':>7} {'in <0.1%':>8} status")
-    for row in drift.worst(count):
-        inputs = "-" if row.input_one_thousandth is None else f"{row.input_one_thousandth:.2%}"
-        lines.append(f"{row.name:<44} {row.module or '(top)':<30} {row.output.relative_error:>10.3e} "
-                     f"{row.output.cosine:>10.6f} {row.output.one_thousandth:>7.2%} {inputs:>8} {row.status}")
-    if drift.unmatched_device or drift.unmatched_reference:
-        lines.append(f"not lined up: {len(drift.unmatched_device)} device call(s), {len(drift.unmatched_reference)} "
-                     "reference call(s)")
-    for side, path in drift.dumps.items():
-        lines.append(f"msprobe dump ({side}): {path}")
-    if len(drift.dumps) == 2:
-        lines.append(f"compare: msprobe compare -tp {drift.dumps['device']} -gp {drift.dumps['cpu']} -o OUT")
     return lines
 
 

@@ -24,7 +24,6 @@ from acceptance.report.schema import (
     fragment_errors,
     load_schema,
     schema_errors,
-    schema_text,
 )
 from acceptance.report.verdict import decide
 from acceptance.sections import (
@@ -37,7 +36,6 @@ from acceptance.sections import (
     DeterminismResult,
     LatencySection,
     NightlySection,
-    OperatorsSection,
     PeakRecord,
     ProfileSection,
     SavedBaseline,
@@ -49,6 +47,8 @@ from acceptance.sections import (
 from acceptance.soak import repeat_spread, soak
 from acceptance.thresholds import AccuracyLimits, load_thresholds
 from acceptance.timing import LatencyStats
+from fixtures.operators import OperatorsSection
+from fixtures.schema import feature_sections, published_schema_text
 from tests.selftests.test_profile_library import stand_in_profile
 
 from .conftest import ROOT
@@ -82,10 +82,10 @@ def _stock_validation(report_file) -> tuple[int, str]:
 
 
 def test_the_shipped_schema_file_is_whole_and_current(tmp_path):
-    """benchmark_report.schema.json is the composed schema (python -m acceptance.report.schema writes it), so a
+    """benchmark_report.schema.json is the composed schema (python -m fixtures.schema writes it), so a
     report validates against the file alone; an old report (no "$schema", no later sections) still does."""
-    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), \
-        "benchmark_report.schema.json is not current: run python -m acceptance.report.schema"
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == published_schema_text(), \
+        "benchmark_report.schema.json is not current: run python -m fixtures.schema"
     report = full_report()
     (tmp_path / "benchmark_report.json").write_text(json.dumps(report))
     shutil.copyfile(SCHEMA_FILE, tmp_path / "benchmark_report.schema.json")
@@ -185,8 +185,8 @@ def full_results():
                         "float32", "float32", metrics, 1.0, 1.0, 0.0, "error", "off by 1 %"),
             OperatorRow(1, "Torch.arange.0.forward", "Torch.arange", "rope_embeddings", (14,), "float32", "float32",
                         metrics, None, None, None, "pass"))
-    results.operators = OperatorsSection(drift=OperatorDrift(rows=rows, dtype="float32", costs={"spilled_bytes": 1.0},
-                                                             dumps={"cpu": "/d/cpu/step0/rank0/dump.json"}))
+    results.feature_sections["operators"] = OperatorsSection(drift=OperatorDrift(
+        rows=rows, dtype="float32", costs={"spilled_bytes": 1.0}, dumps={"cpu": "/d/cpu/step0/rank0/dump.json"}))
     results.server = ServerSection(spec="npu:0,1", listed=["npu:0", "npu:1"])
     card = results.server.card("npu:0", "Ascend910")
     card.comparisons["last_hidden_state"], card.latency, card.latency_mode = _comparison(), _stats(), "sequential"
@@ -214,7 +214,8 @@ def test_every_section_type_writes_what_its_fragment_says():
     report = full_report()
     assert set(report["sections"]) == EVERY_SECTION
     assert schema_errors(report) == [], schema_errors(report)
-    for name, fragment in SECTION_SCHEMAS.items():
+    features = {feature.name: feature.schema for feature in feature_sections()}
+    for name, fragment in {**SECTION_SCHEMAS, **features}.items():
         assert fragment_errors(fragment, report["sections"][name]) == [], name
     # the points' limits come from the points: an out-of-memory batch is the resolution's limit
     assert report["sections"]["sweep"]["limits"] == {"32": {"max_batch_ok": 1, "first_oom_batch": 2}}
