@@ -71,7 +71,7 @@ class RunConfig:
     #: operator-level drift (acceptance/operator_drift.py): auto, on, off; and the msprobe dump folder
     ops: str = "auto"
     dump: Path | None = None
-    #: how a whole-server run under -n times its cards: auto, parallel, sequential (fixtures/server.py)
+    #: how a whole-server run under -n times its cards: auto, parallel, sequential (fixtures/features/server.py)
     timing: str = "auto"
     #: the option fields the user set (command line or environment): the others may follow from the limits
     given: frozenset[str] = frozenset()

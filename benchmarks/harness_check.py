@@ -52,7 +52,7 @@ from acceptance.loading import inspect_checkpoint, load_model  # noqa: E402
 from acceptance.preprocessing import load_preprocessor  # noqa: E402
 from acceptance.timing import CLOCK, TimedStep, percentile, run_timed  # noqa: E402
 
-#: the test pytest-benchmark runs: the same pedantic call as fixtures/benchmarking.py
+#: the test pytest-benchmark runs: the same pedantic call as fixtures/features/benchmarking.py
 PEDANTIC_TEST = '''
 def test_timed_step(benchmark, timed_step, rounds, warmup):
     benchmark.pedantic(timed_step, rounds=rounds, warmup_rounds=warmup, iterations=1)

@@ -4,7 +4,7 @@ import pytest
 
 from acceptance.metrics import compare, less_than
 from acceptance.outputs import OUTPUT_NAMES
-from fixtures.diagnosis import drift_hint
+from fixtures.features.diagnosis import drift_hint
 
 pytestmark = pytest.mark.accuracy
 

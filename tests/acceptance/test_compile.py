@@ -12,7 +12,7 @@ from acceptance.metrics import compare
 from acceptance.report.html_scale import COMPILE_RUNS_CAP
 from acceptance.sections import CompileSection
 from acceptance.timing import measure, speedup
-from fixtures.benchmarking import fail_under_xdist
+from fixtures.features.benchmarking import fail_under_xdist
 
 pytestmark = pytest.mark.graph_mode
 

@@ -3,7 +3,7 @@
 The two measurements run through pytest-benchmark (pedantic, one call per
 round, warm-up untimed, the cold first call timed apart); in a whole-server run
 under -n each worker times its own cards with the suite's harness, which hands
-them to pytest-benchmark (fixtures/benchmarking.py). Limits come from the
+them to pytest-benchmark (fixtures/features/benchmarking.py). Limits come from the
 [[latency]] entries of the thresholds file, matched on the device name, dtype
 and batch size; with no matching entry latency is reported, not judged.
 Under pytest-xdist with one device shared by the workers they fail rather than
@@ -18,8 +18,8 @@ import pytest
 from acceptance.loading import TORCH_DTYPES
 from acceptance.thresholds import LATENCY_LIMITS, StaleThresholdWarning
 from acceptance.timing import PERCENTILES, min_samples_for
-from fixtures.benchmarking import record_verdict, require_timing
-from fixtures.profile import top_operators_hint
+from fixtures.features.benchmarking import record_verdict, require_timing
+from fixtures.features.profile import top_operators_hint
 
 pytestmark = pytest.mark.performance
 
@@ -34,7 +34,7 @@ def test_latency(side, latency, request, pixel_values, device, cpu_device, run_c
         inputs = pixel_values.to(device.torch_device, TORCH_DTYPES[run_config.dtype])
         device.synchronize()  # the copy is finished before timing starts
         stats = latency.measure("device", model, inputs, run_config.dtype, device)
-        if results.server is not None:  # this card's row, and how the cards were timed (fixtures/server.py)
+        if results.server is not None:  # this card's row, and how the cards were timed (fixtures/features/server.py)
             row = results.server.card(device.label)
             row.latency, row.latency_mode = stats, results.server.timing_mode
     expected, option = ((run_config.cpu_num_runs, "--cpu-runs") if side == "cpu"

@@ -9,7 +9,7 @@ import torch
 
 from acceptance.sections import SoakResult
 from acceptance.soak import soak
-from fixtures.benchmarking import fail_under_xdist
+from fixtures.features.benchmarking import fail_under_xdist
 
 pytestmark = pytest.mark.soak
 

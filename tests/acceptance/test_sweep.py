@@ -10,7 +10,7 @@ import torch
 from acceptance.flops import count_flops
 from acceptance.sections import SweepSection
 from acceptance.sweep import free_device_memory, run_point, run_sweep, sweep_points
-from fixtures.benchmarking import fail_under_xdist
+from fixtures.features.benchmarking import fail_under_xdist
 
 pytestmark = pytest.mark.sweep
 

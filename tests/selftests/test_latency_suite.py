@@ -122,7 +122,7 @@ def test_timed_tests_fail_under_xdist_on_one_device_and_the_advice_works(run_sui
     """On one device the timed tests refuse -n (the workers would time each other; pytest-benchmark would
     measure nothing), and the advice they give - run without -n - runs them (issue 23: the sweep's advice once
     led back to itself). A whole server under -n times its cards (test_simulated_npu)."""
-    from fixtures.benchmarking import TIMED_MARKERS
+    from fixtures.features.benchmarking import TIMED_MARKERS
 
     under_xdist = run_suite(f"--model-path={tiny_checkpoint}", "--device=cpu", "-n", "2",
                             "-m", "performance or sweep")

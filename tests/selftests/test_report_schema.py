@@ -47,7 +47,7 @@ from acceptance.sections import (
 from acceptance.soak import repeat_spread, soak
 from acceptance.thresholds import AccuracyLimits, load_thresholds
 from acceptance.timing import LatencyStats
-from fixtures.operators import OperatorsSection
+from fixtures.features.operators import OperatorsSection
 from fixtures.schema import feature_sections, published_schema_text
 from tests.selftests.test_profile_library import stand_in_profile
 

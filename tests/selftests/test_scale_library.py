@@ -165,7 +165,7 @@ def test_session_card_list_for_auto_on_a_two_card_host():
     """The list the ``card`` parametrization uses, from the session's config and device (auto -> npu here)."""
     from types import SimpleNamespace
 
-    from fixtures.scale import card_params
+    from fixtures.features.scale import card_params
 
     session = SimpleNamespace(run=SimpleNamespace(device="auto"),
                               device=SimpleNamespace(kind="npu", backend=_TwoCards()))
