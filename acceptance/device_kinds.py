@@ -24,13 +24,15 @@ class DeviceKind:
     compile_backend: str | None
     #: the vendor stack's versions every report names (null where not installed), from the backend's versions()
     reported_versions: tuple[str, ...] = ()
+    #: the vendor's Python packages whose installed version every report names
+    vendor_packages: tuple[str, ...] = ()
 
 
 #: in auto-selection order: the first available kind wins (the CPU always is)
 KINDS: tuple[DeviceKind, ...] = (
     # torch_npu registers "npu" with dynamo (checked against the real wheels: acceptance/devices/npu.py)
     DeviceKind("npu", takes_index=True, visible_devices_variable="ASCEND_RT_VISIBLE_DEVICES", compile_backend="npu",
-               reported_versions=("torch_npu", "cann")),
+               reported_versions=("torch_npu", "cann"), vendor_packages=("torch_npu",)),
     DeviceKind("cuda", takes_index=True, visible_devices_variable="CUDA_VISIBLE_DEVICES", compile_backend="inductor"),
     DeviceKind("xpu", takes_index=True, visible_devices_variable="ZE_AFFINITY_MASK", compile_backend="inductor"),
     DeviceKind("mps", takes_index=False, visible_devices_variable=None, compile_backend=None),
@@ -40,6 +42,7 @@ KIND_NAMES: tuple[str, ...] = tuple(kind.name for kind in KINDS)
 BY_NAME: dict[str, DeviceKind] = {kind.name: kind for kind in KINDS}
 #: every kind's reported versions, in table order (each report names them all: one layout on every host)
 REPORTED_VERSIONS: tuple[str, ...] = tuple(name for kind in KINDS for name in kind.reported_versions)
+VENDOR_PACKAGES: tuple[str, ...] = tuple(name for kind in KINDS for name in kind.vendor_packages)
 
 
 def reported_versions(installed: dict, runtime: dict) -> dict:

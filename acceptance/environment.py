@@ -7,7 +7,10 @@ import platform
 import socket
 import sys
 
-PACKAGES = ("torch", "torch_npu", "transformers", "safetensors", "torchvision", "numpy", "Pillow",
+from .device_kinds import VENDOR_PACKAGES
+
+#: the installed packages whose versions every report names (the device kinds' vendor packages after torch)
+PACKAGES = ("torch", *VENDOR_PACKAGES, "transformers", "safetensors", "torchvision", "numpy", "Pillow",
             "pytest", "pytest-benchmark", "pytest-html")
 
 

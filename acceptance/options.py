@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .device_kinds import KIND_NAMES, parse_device_spec
+from .device_kinds import KIND_NAMES, KINDS, parse_device_spec
 from .errors import ConfigError
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -146,13 +146,16 @@ class Option:
         return self.name.replace("-", "_")
 
 
+#: every form --device takes, from the kinds table: ``cpu``, ``npu, npu:N, npu:all, npu:N,M,...`` ...
+DEVICE_FORMS = ", ".join(f"{kind.name}, {kind.name}:N, {kind.name}:all, {kind.name}:N,M,..." if kind.takes_index
+                         else kind.name for kind in KINDS)
+
 OPTIONS: tuple[Option, ...] = (
     Option("model-path", None, "local Hugging Face checkpoint folder (config.json, model.safetensors, "
            "preprocessor_config.json); default: the built-in ViT-B/16 with seeded random weights, "
            "architecture-only and not valid for sign-off", _path, "DIR"),
-    Option("device", "auto", "device under test: auto, cpu, npu, npu:N, npu:all, npu:N,M,... (every listed card, "
-           "one report), cuda, cuda:N, cuda:all, xpu, xpu:N, mps; "
-           "auto picks npu > cuda > xpu > mps > cpu", parse_device_spec, "DEVICE"),
+    Option("device", "auto", "device under test: auto; " + DEVICE_FORMS + " (kind:all and card lists: every "
+           "listed card, one report); auto picks " + " > ".join(KIND_NAMES), parse_device_spec, "DEVICE"),
     Option("dtype", "float32", "dtype of the device model (the CPU reference is always float32)",
            _choice(DTYPES), "DTYPE"),
     Option("dtypes", None, "dtype matrix: 'all' or a comma-separated list of dtypes, each run on the device "
@@ -175,7 +178,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("allow-pickle", "false", "load a pytorch_model.bin (pickle) when the checkpoint has no model.safetensors; "
            "a pickle can run code when loaded, so only for files you trust (recorded in the reports)",
            _boolean, takes_value=False),
-    Option("require-device", None, "nightly: the device under test must be of this kind (npu, cuda, xpu, mps, cpu), "
+    Option("require-device", None, f"nightly: the device under test must be of this kind ({', '.join(KIND_NAMES)}), "
            "else the session stops at once (exit 4); a skipped accuracy or latency test or the built-in "
            "architecture-only model then fails the run (exit 1)", _choice(KIND_NAMES), "KIND"),
     Option("baseline", None, "compare latency and accuracy with the stored baseline NAME (this device name, dtype "

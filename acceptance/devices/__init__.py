@@ -1,24 +1,23 @@
-"""Device backends, one per file, and the one function that picks the device under test."""
+"""Device backends, one per file, and the one function that picks the device under test.
+
+Each row of the kinds table (acceptance/device_kinds.py) has its backend in the module of its name here,
+``acceptance/devices/<kind>.py``, which names its class ``BACKEND``: the table is the one registry.
+"""
 
 from __future__ import annotations
 
 import os
+from importlib import import_module
 
-from ..device_kinds import KIND_NAMES, DeviceSpec, kind_named
+from ..device_kinds import KIND_NAMES, KINDS, DeviceSpec, kind_named
 from ..errors import DeviceUnavailable
 from .base import Backend, Device
-from .cpu import CpuBackend
-from .cuda import CudaBackend
-from .mps import MpsBackend
-from .npu import NpuBackend
-from .xpu import XpuBackend
 
 #: auto-selection order: the first available kind wins (acceptance/device_kinds.py)
 AUTO_ORDER = KIND_NAMES
 
-BACKENDS: dict[str, type[Backend]] = {
-    "npu": NpuBackend, "cuda": CudaBackend, "xpu": XpuBackend, "mps": MpsBackend, "cpu": CpuBackend,
-}
+#: kind -> its backend class (importing a backend imports no vendor module: each does that when first asked)
+BACKENDS: dict[str, type[Backend]] = {kind.name: import_module(f"{__name__}.{kind.name}").BACKEND for kind in KINDS}
 
 
 def backend_for(kind: str) -> Backend:

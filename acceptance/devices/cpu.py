@@ -36,3 +36,6 @@ class CpuBackend(Backend):
 
     def versions(self) -> dict[str, str]:
         return {"torch_threads": str(torch.get_num_threads())}
+
+#: the backend of this kind (acceptance/devices/__init__.py finds it by the kind's name)
+BACKEND = CpuBackend

@@ -48,3 +48,6 @@ class CudaBackend(TorchModuleBackend):
             except RuntimeError as error:  # torch >= 2.9 refuses a mix of the legacy and fp32_precision APIs
                 settings[key] = f"unreadable: {error}"
         return settings
+
+#: the backend of this kind (acceptance/devices/__init__.py finds it by the kind's name)
+BACKEND = CudaBackend

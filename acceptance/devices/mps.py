@@ -35,3 +35,6 @@ class MpsBackend(Backend):
 
     def event_class(self):
         return getattr(torch.mps, "Event", None)
+
+#: the backend of this kind (acceptance/devices/__init__.py finds it by the kind's name)
+BACKEND = MpsBackend

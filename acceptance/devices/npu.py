@@ -219,3 +219,6 @@ class NpuBackend(TorchModuleBackend):
             return self._acl_precision_mode_set, "set by this run with set_option (torch_npu gave no read-back)"
         chip = self.device_name(0)
         return default_acl_precision_mode(chip) or "unknown", f"not set: CANN's default for {chip}"
+
+#: the backend of this kind (acceptance/devices/__init__.py finds it by the kind's name)
+BACKEND = NpuBackend

@@ -61,7 +61,7 @@ def _state(state: Mapping[str, Any] | None) -> list[str]:
             esc(unit(state.get("power_w"), "W")), esc(memory), esc(fmt(state.get("ecc_uncorrectable")))]
 
 
-def _statetable(server: Mapping[str, Any]) -> str:
+def _state_table(server: Mapping[str, Any]) -> str:
     """Each card before and after the run, as npu-smi / nvidia-smi saw it, with its driver and firmware."""
     cards = server.get("cards") or []
     if not any(card.get("state_before") or card.get("state_after") for card in cards):
@@ -113,4 +113,4 @@ def server_html(report: Mapping[str, Any]) -> str:
                     if spread is not None else "") + "</p>")
     return head + table(["Card", "Device", "Bus id", "Relative error", "Cosine", "p50 / p90 ms", "Images/s",
                           "Peak memory", "Sweep", "Best MFU", "Determinism", "Soak", "Top operators", "Verdict"],
-                         rows, "dinov3-server") + _statetable(server)
+                         rows, "dinov3-server") + _state_table(server)
