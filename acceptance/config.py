@@ -29,6 +29,9 @@ def _json_ready(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """Every option, resolved. The defaults are the option table's (acceptance/options.py), written there only:
+    ``load`` is the one way to build a RunConfig."""
+
     model_path: Path | None
     device: DeviceSpec
     dtype: str
@@ -45,34 +48,34 @@ class RunConfig:
     peak_flops_path: Path
     peak_table: PeakTable
     #: what a latency limit passed by far more than its stale_fraction does: off, warn, fail
-    stale_thresholds: str = "warn"
+    stale_thresholds: str
     #: --allow-pickle: a pytorch_model.bin may be loaded when there is no model.safetensors
-    allow_pickle: bool = False
+    allow_pickle: bool
     #: nightly (docs/nightly.md): required device kind, baselines and the run history
-    require_device: str | None = None
-    baseline: str | None = None
-    save_baseline: str | None = None
-    baselines_dir: Path = Path("reports/baselines")
-    history_size: int = 30
+    require_device: str | None
+    baseline: str | None
+    save_baseline: str | None
+    baselines_dir: Path
+    history_size: int
     #: scale (issue 6): sweep profile and overrides, determinism runs, soak seconds, graph mode
-    sweep: str = "quick"
-    sweep_batches: tuple[int, ...] | None = None
-    sweep_resolutions: tuple[int, ...] | None = None
-    determinism_runs: int = 3
-    soak_seconds: int = 0
-    compile: str = "off"
+    sweep: str
+    sweep_batches: tuple[int, ...] | None
+    sweep_resolutions: tuple[int, ...] | None
+    determinism_runs: int
+    soak_seconds: int
+    compile: str
     #: the CPU reference cache (acceptance/reference_cache.py): mode and folder (None: under the cache root)
-    reference_cache: str = "on"
-    reference_cache_dir: Path | None = None
+    reference_cache: str
+    reference_cache_dir: Path | None
     #: timed runs of the CPU reference latency (None: --num-runs)
-    cpu_runs: int | None = None
+    cpu_runs: int | None
     #: one profiled forward per side (acceptance/profiling.py)
-    profile: str = "on"
+    profile: str
     #: operator-level drift (acceptance/operator_drift.py): auto, on, off; and the msprobe dump folder
-    ops: str = "auto"
-    dump: Path | None = None
+    ops: str
+    dump: Path | None
     #: how a whole-server run under -n times its cards: auto, parallel, sequential (fixtures/features/server.py)
-    timing: str = "auto"
+    timing: str
     #: the option fields the user set (command line or environment): the others may follow from the limits
     given: frozenset[str] = frozenset()
 
