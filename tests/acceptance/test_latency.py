@@ -63,13 +63,13 @@ def test_latency_threshold(limit, latency_record, run_config, device, results, p
     if limit not in limits.limits:
         pytest.skip(f"{limits.label} in {source} sets no {limit}")
     statistic, _ = LATENCY_LIMITS[limit]
-    stats = latency_record.stats.get("device")
+    stats = latency_record.stats()["device"]
     if stats is None:
         pytest.skip("no device latency was measured in this session (test_latency[device] did not run or finish)")
     what = f"{statistic} on {device.label} ({device.name}, {run_config.dtype}, batch {run_config.batch_size})"
     unit = _unit(statistic)
     if statistic == "speedup":
-        cpu = latency_record.stats.get("cpu")
+        cpu = latency_record.stats()["cpu"]
         if cpu is None:
             pytest.skip("no CPU latency was measured in this session (test_latency[cpu-float32] did not run or finish)")
         measured = latency_record.speedup
