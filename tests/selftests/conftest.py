@@ -15,7 +15,7 @@ from tests.selftests.warm import WarmPython
 ROOT = Path(__file__).resolve().parents[2]
 
 #: outcomes of one whole acceptance run on a tiny checkpoint on the CPU (update when tests are added)
-SUITE_PASSED = 27  # + sweep (2), determinism (1) and the operator profile (1)
+SUITE_PASSED = 31  # + sweep (2), determinism (1), the operator profile (1) and the input set (4)
 #: the latency limits (no [[latency]] entry for CPUs); soak and compile (off by default); the published reference
 #: values (none exist for seeded weights); the operator-level drift (--ops auto: no probe point drifts)
 SUITE_SKIPPED = 9

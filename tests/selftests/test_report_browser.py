@@ -101,8 +101,9 @@ def test_report_renders_in_chromium(run_suite, tiny_checkpoint, tmp_path):
     assert probe["dinov3-latency"]["rows"] >= 10 and "3.00x" in probe["dinov3-latency"]["text"]
     assert "Device under test" in probe["environment"]["text"] and "Versions" in probe["environment"]["text"]
     assert probe["testRows"] == SUITE_TOTAL + 1  # the suite and the filler
-    # each test's recorded figures sit in its row (accuracy x2, consistency x2, smoke test, shapes x4, operator profile)
-    assert len(probe["rowFigures"]) == 10, probe["rowFigures"]
+    # each test's recorded figures sit in its row (accuracy x2, consistency x2, smoke test, shapes x4, operator profile,
+    # the input set x4)
+    assert len(probe["rowFigures"]) == 14, probe["rowFigures"]
     assert sum("relative_error" in figures and "min_cosine" in figures for figures in probe["rowFigures"]) == 2
     assert [(plot["alt"], plot["complete"], plot["shown"]) for plot in probe["plots"]] == [
         ("latency distribution", True, True), ("CPU vs device", True, True), ("Operator kinds", True, True),

@@ -47,6 +47,7 @@ from acceptance.sections import (
 from acceptance.soak import repeat_spread, soak
 from acceptance.thresholds import AccuracyLimits, load_thresholds
 from acceptance.timing import LatencyStats
+from fixtures.features.input_set import InputSetRow, InputSetSection
 from fixtures.features.operators import OperatorsSection
 from fixtures.schema import feature_sections, published_schema_text
 from tests.selftests.test_profile_library import stand_in_profile
@@ -55,7 +56,7 @@ from .conftest import ROOT
 from .reporting_samples import RULES, sample_results
 
 ALL_SECTIONS = {"diagnosis", "nightly", "utilisation", "sweep", "compile", "determinism", "soak", "reference",
-                "profile", "operators"}
+                "profile", "operators", "input_set"}
 #: and the whole-server section, written only by --device npu:all / npu:0,2,5 runs
 EVERY_SECTION = ALL_SECTIONS | {"server"}
 
@@ -187,6 +188,9 @@ def full_results():
                         metrics, None, None, None, "pass"))
     results.feature_sections["operators"] = OperatorsSection(drift=OperatorDrift(
         rows=rows, dtype="float32", costs={"spilled_bytes": 1.0}, dumps={"cpu": "/d/cpu/step0/rank0/dump.json"}))
+    results.feature_sections["input_set"] = InputSetSection(
+        rows=[InputSetRow("npu:0", "white", _comparison(), True)], criterion="relative_error < 1.00%",
+        inputs={"white": "every pixel 255"})
     results.server = ServerSection(spec="npu:0,1", listed=["npu:0", "npu:1"])
     card = results.server.card("npu:0", "Ascend910")
     card.comparisons["last_hidden_state"], card.latency, card.latency_mode = _comparison(), _stats(), "sequential"

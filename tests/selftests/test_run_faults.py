@@ -49,13 +49,13 @@ def test_nan_weights_never_pass(suite, nan_checkpoint):
     # shapes, dtypes and timing still work; finiteness (4), accuracy (2), consistency (2), the layers (2),
     # the dtype matrix, the fingerprint, the sweep and determinism fail: 14 checks, none passed by a NaN;
     # the layers drift, so the operator comparison runs (--ops auto): its operators line up, and the first
-    # operator that makes a NaN fails it
-    expect_suite(result, passed=-13, failed=15, skipped=-2)
+    # operator that makes a NaN fails it; each input of the input set fails too (4)
+    expect_suite(result, passed=-17, failed=19, skipped=-2)
     result.stdout.fnmatch_lines([  # in the order pytest reports the failures
         "*12864 NaN/Inf values in the device last_hidden_state (first at index [[]0, 0, 0[]])*NaN/Inf never passes*",
         "*device last_hidden_state has 12864 NaN/Inf values, the first at index [[]0, 0, 0[]]; allowed 0*",
         "*reference pooler_output has 64 NaN/Inf values, the first at index [[]0, 0[]]; allowed 0*",
-        f"*problems: 15 of {SUITE_TOTAL} checks did not pass*",
+        f"*problems: 19 of {SUITE_TOTAL} checks did not pass*",
     ])
     assert "Traceback" not in result.stdout.str()
 
@@ -63,8 +63,8 @@ def test_nan_weights_never_pass(suite, nan_checkpoint):
 def test_nan_and_inf_from_the_device_are_located(suite, tiny_checkpoint):
     result = suite("--model-path", str(tiny_checkpoint), "--device", "cpu", "-p", "tests.selftests.plugins.device_nan")
     # the NaN reaches accuracy, finiteness, the dtype matrix, the layer capture, the sweep and
-    # determinism of last_hidden_state
-    expect_suite(result, passed=-6, failed=6)
+    # determinism of last_hidden_state, and the input set's first input (the NaN is in batch row 0)
+    expect_suite(result, passed=-7, failed=7)
     result.stdout.fnmatch_lines([
         "*FAILED *test_accuracy_vs_cpu_reference[[]last_hidden_state[]]*2 NaN/Inf values in the device "
         "last_hidden_state (first at index [[]0, 7, 3[]])*",
