@@ -96,6 +96,23 @@ class RunResults:
             self.feature_sections[name] = kind()  # type: ignore[assignment]
         return self.feature_sections[name]  # type: ignore[return-value]
 
+    def record_card(self, label: str, **figures: Any) -> None:
+        """In a whole-server run, card ``label``'s figures into its row (CardRecord fields); nothing outside one."""
+        if self.server is not None:
+            self.server.record(label, **figures)
+
+    def leads(self, label: str) -> bool:
+        """Whether device ``label``'s figures are the report's session-level ones: always outside a whole-server
+        run; in one, those of the session's own device (the accuracy table shows the first card)."""
+        return self.server is None or label == self.device.get("device")
+
+    def record_comparison(self, label: str, comparison: TensorComparison) -> None:
+        """An output of device ``label`` against the reference: in its card's row, and the report's own if it leads."""
+        if self.server is not None:
+            self.server.card(label).comparisons[comparison.name] = comparison
+        if self.leads(label):
+            self.comparisons[comparison.name] = comparison
+
     def record_check(self, record: CheckRecord) -> None:
         """Keep the worst outcome of a test's phases (setup, call, teardown)."""
         previous = self.checks.get(record.nodeid)

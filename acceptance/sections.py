@@ -583,6 +583,15 @@ class ServerSection:
         record.name = record.name or name
         return record
 
+    def record(self, label: str, **figures: Any) -> CardRecord:
+        """Figures of card ``label`` into its row (CardRecord fields; a latency with how the cards were timed)."""
+        row = self.card(label)
+        for name, value in figures.items():
+            setattr(row, name, value)
+        if "latency" in figures:
+            row.latency_mode = self.timing_mode
+        return row
+
     def rows(self) -> list[CardRecord]:
         return [self.cards.get(label) or CardRecord(card=label) for label in self.listed]
 

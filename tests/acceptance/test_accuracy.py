@@ -23,10 +23,7 @@ def _rejection(comparison, limits, what: str, source: str) -> str:
 def test_accuracy_vs_cpu_reference(name, reference_outputs, device_outputs, run_config, device, results,
                                    record_property, request, regression):
     comparison = compare(name, reference_outputs[name], device_outputs[name])
-    if results.server is not None:  # a whole-server run: this card's row; the accuracy table shows the first card
-        results.server.card(device.label).comparisons[name] = comparison
-    if results.server is None or device.label == results.device.get("device"):
-        results.comparisons[name] = comparison
+    results.record_comparison(device.label, comparison)
     limits = run_config.thresholds.accuracy_for(run_config.dtype)
     for figure, value in (("relative_error", comparison.relative_error),
                           ("max_relative_error", limits.max_relative_error),

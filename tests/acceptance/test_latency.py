@@ -34,9 +34,7 @@ def test_latency(side, latency, request, pixel_values, device, cpu_device, run_c
         inputs = pixel_values.to(device.torch_device, TORCH_DTYPES[run_config.dtype])
         device.synchronize()  # the copy is finished before timing starts
         stats = latency.measure("device", model, inputs, run_config.dtype, device)
-        if results.server is not None:  # this card's row, and how the cards were timed (fixtures/features/server.py)
-            row = results.server.card(device.label)
-            row.latency, row.latency_mode = stats, results.server.timing_mode
+        results.record_card(device.label, latency=stats)  # a whole-server run: this card's row
     expected, option = ((run_config.cpu_num_runs, "--cpu-runs") if side == "cpu"
                         else (run_config.num_runs, "--num-runs"))
     assert stats.samples == expected, f"{side}: {stats.samples} timed samples, expected {option} {expected}"

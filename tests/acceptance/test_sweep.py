@@ -35,8 +35,7 @@ def test_sweep_points_accurate_and_recorded(pytestconfig, sweep_settings, device
                                  resolutions=tuple(profile.resolutions), grid=profile.grid,
                                  num_runs=profile.num_runs, warmup=profile.warmup, device=device.label,
                                  dtype=run_config.dtype, points=tuple(points))
-    if results.server is not None:  # a whole-server run: every card's sweep in its own row
-        results.server.card(device.label).sweep = results.sweep
+    results.record_card(device.label, sweep=results.sweep)  # a whole-server run: every card's sweep in its own row
     limit = run_config.thresholds.accuracy_for(run_config.dtype)
     bad = [f"batch {p.batch} at {p.resolution}: relative error {p.accuracy.relative_error:.3e} "
            f"(allowed < {limit.max_relative_error}), cosine {p.accuracy.cosine:.6f} "
