@@ -21,6 +21,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Mapping
 
+from .schema_parts import (
+    BOOL,
+    COUNT,
+    METRIC,
+    NUMBER,
+    OPTIONAL_COUNT,
+    OPTIONAL_INT,
+    OPTIONAL_STRING,
+    POSITIVE,
+    STRING,
+    array,
+    closed,
+    mapping,
+    optional,
+    ref,
+)
 from .thresholds import LATENCY_LIMITS
 
 if TYPE_CHECKING:  # annotations only: the schema (read by the fleet merge) must not import torch
@@ -33,44 +49,6 @@ if TYPE_CHECKING:  # annotations only: the schema (read by the fleet merge) must
     from .timing import LatencyStats
 
 NOT_MEASURABLE = "not measurable on this backend"
-
-# -- schema building blocks (JSON Schema draft 2020-12) -------------------------------------------------------
-
-METRIC = {"$ref": "#/$defs/metric"}  # a number, "NaN"/"Infinity"/"-Infinity", or null
-STRING = {"type": "string"}
-BOOL = {"type": "boolean"}
-NUMBER = {"type": "number"}
-COUNT = {"type": "integer", "minimum": 0}
-POSITIVE = {"type": "integer", "minimum": 1}
-OPTIONAL_STRING = {"type": ["string", "null"]}
-OPTIONAL_COUNT = {"type": ["integer", "null"], "minimum": 0}
-OPTIONAL_INT = {"type": ["integer", "null"]}
-
-
-def ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/$defs/{name}"}
-
-
-def optional(schema: Mapping[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [dict(schema), {"type": "null"}]}
-
-
-def array(items: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": dict(items)}
-
-
-def mapping(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": dict(values)}
-
-
-def closed(properties: Mapping[str, Any], required: Any = None, optional: tuple[str, ...] = (),
-           **extra: Any) -> dict[str, Any]:
-    """An object with exactly these properties (all required unless ``required`` names fewer, or ``optional``
-    names those that may be absent: keys a report of an earlier release lacks)."""
-    required = [name for name in properties if name not in optional] if required is None else required
-    return {"type": "object", "required": list(required),
-            "properties": dict(properties), "additionalProperties": False, **extra}
-
 
 #: LatencyStats.to_dict(), field by field (the dataclass is checked against it in the self-tests)
 LATENCY_STATS_PROPERTIES = {
