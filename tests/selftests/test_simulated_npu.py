@@ -300,10 +300,15 @@ def test_a_seeded_placement_bug_fails_on_the_simulated_card_and_passed_the_stand
     simulated.stdout.fnmatch_lines(["*Expected all tensors to be on the same device*npu:0 and cpu*"])
 
 
-def _thresholds(tmp_path, outlier_ratio: float) -> Path:
-    """The simulation's thresholds with another [server] outlier_p50_ratio."""
+def _thresholds(tmp_path, outlier_ratio: float = 1.5) -> Path:
+    """The simulation's thresholds with another [server] outlier_p50_ratio and no min_speedup: on the tiny
+    model a simulated forward is mostly Python dispatch, and with 2 cores shared by several workers its speedup
+    over the CPU wanders around the 0.1 limit (measured 0.063 on a slow card in CI); these tests judge the
+    outlier rule, which compares the cards with each other."""
+    shipped = (ROOT / "simulated_npu" / "thresholds.toml").read_text()
+    assert "min_speedup = 0.1\n" in shipped and "outlier_p50_ratio = 1.5" in shipped
     path = tmp_path / "thresholds.toml"
-    path.write_text((ROOT / "simulated_npu" / "thresholds.toml").read_text().replace(
+    path.write_text(shipped.replace("min_speedup = 0.1\n", "").replace(
         "outlier_p50_ratio = 1.5", f"outlier_p50_ratio = {outlier_ratio}"))
     return path
 
@@ -368,12 +373,14 @@ def test_eight_cards_in_one_command_every_check_on_every_card(run_suite, tiny_ch
 
 def test_a_whole_server_in_parallel_names_the_slow_card_and_keeps_pytest_benchmark(run_suite, tiny_checkpoint,
                                                                                     tmp_path, monkeypatch):
-    """The default under -n: every card timed at once; a card 3x slower in its kernels stands out by more than
-    the shipped 1.5 (measured 2.9x on the 2 cores here); pytest-benchmark compare reads the JSON."""
+    """The default under -n: every card timed at once; a card whose kernels are 30x slow stands out by more
+    than the shipped 1.5. On the tiny model the kernels are a small part of a simulated forward (Python's
+    dispatch is the rest), and the 2 cores of CI are shared with the other self-tests' workers: slow=5 measured
+    2.9x on a quiet machine but 1.41x in a busy CI run. pytest-benchmark compare reads the JSON."""
     monkeypatch.setenv("SIMULATED_NPU_CARDS", "2")
-    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "1: slow=5")
+    monkeypatch.setenv("SIMULATED_NPU_FAULTS", "1: slow=30")
     result = run_suite(f"--model-path={tiny_checkpoint}", "--device=npu:all", *SIM, "-n", "2", "-m", "performance",
-                       "--thresholds", str(ROOT / "simulated_npu" / "thresholds.toml"),
+                       "--thresholds", str(_thresholds(tmp_path)),
                        "--benchmark-json", str(tmp_path / "benchmarks.json"))
     server = _report(tmp_path)["sections"]["server"]
     assert server["timing_mode"] == "parallel" and server["failing_cards"] == ["npu:1"], server
