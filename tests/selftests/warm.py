@@ -189,9 +189,11 @@ def _child(request: dict, preloaded: frozenset[str]) -> None:
 
 
 def _serve() -> None:
+    import gc
     import signal
 
     preloaded = _preload()
+    gc.freeze()  # the preloaded objects leave the collector's view: a child's collections do not walk them
     replies = sys.stdout
     print(json.dumps({"ready": True}), file=replies, flush=True)
     for line in sys.stdin:
