@@ -19,6 +19,7 @@ from acceptance.baseline import (
 from acceptance.errors import ConfigError
 from acceptance.report.schema import schema_errors
 from acceptance.report.trend import trend
+from fixtures.plugin import join_option_values
 from tests.selftests.conftest import SUITE_COUNTS, expect_suite
 
 REPORTS = ("benchmark_report.json", "acceptance.html", "junit.xml")
@@ -303,13 +304,16 @@ def test_the_readmes_nightly_command_passes_on_a_healthy_card_and_fails_on_a_reg
     env = {"DINOV3_THRESHOLDS": str(thresholds), "DINOV3_REPORT_DIR": str(tmp_path / "reports"),
            "SELFTEST_NPU_CARDS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     command = readme_nightly_command(model, tmp_path / "baselines")
+    # the other runs join each option to its value: the same options, without the second interpreter the
+    # space form starts (pytest takes a path value for a test path first: docs/errors.md), seconds each here
+    joined, _ = join_option_values(command)
     stand_in = ["-p", "tests.selftests.plugins.npu_cards", "-p", "no:cacheprovider"]  # one healthy stand-in card
 
-    first = python_run("-m", "pytest", *[("--save-baseline" if word == "--baseline" else word) for word in command],
+    first = python_run("-m", "pytest", *[word.replace("--baseline=", "--save-baseline=") for word in joined],
                        *stand_in, env=env)
     assert first.returncode == 0, first.stdout[-4000:]
     assert "baseline 'nightly' saved to" in first.stdout
-    healthy = python_run("-m", "pytest", *command, *stand_in, env=env)
+    healthy = python_run("-m", "pytest", *command, *stand_in, env=env)  # word for word
     assert healthy.returncode == 0, healthy.stdout[-4000:]
     assert "dinov3: --num-runs 100 (default 20 raised: [[latency]] device='Ascend910B2*'" in healthy.stdout
     report = load(tmp_path / "reports" / "benchmark_report.json")
@@ -322,12 +326,12 @@ def test_the_readmes_nightly_command_passes_on_a_healthy_card_and_fails_on_a_reg
     [entry] = data["targets"].values()
     entry["latency"]["device"]["p50_ms"] /= 100
     (tmp_path / "baselines" / "nightly.json").write_text(json.dumps(data))
-    regressed = python_run("-m", "pytest", *command, *stand_in, env=env)
+    regressed = python_run("-m", "pytest", *joined, *stand_in, env=env)
     assert regressed.returncode == 1, regressed.stdout[-4000:]
     assert "REGRESSED" in regressed.stdout and "1 regressed" in regressed.stdout, regressed.stdout[-3000:]
 
     # told too few runs, it says so at start instead of skipping the p99 limit
-    too_few = python_run("-m", "pytest", *command, "--num-runs", "20", *stand_in, env=env)
+    too_few = python_run("-m", "pytest", *joined, "--num-runs", "20", *stand_in, env=env)
     assert too_few.returncode == 4, too_few.stdout[-2000:] + too_few.stderr[-2000:]
     assert too_few.stderr.startswith("ERROR: --num-runs 20: [[latency]] device='Ascend910B2*'")
     assert "fix: pass --num-runs 100" in too_few.stderr
