@@ -29,7 +29,7 @@ def synthetic_image(size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED) -> Image
     base = np.stack([x, y, 1.0 - (x + y) / 2], axis=-1)
     stripes = 0.15 * np.sin(2 * np.pi * (6 * x + 3 * y))[..., None]
     pixels = np.clip(base + stripes, 0, 1) * 255
-    image = Image.fromarray(pixels.astype(np.uint8), "RGB")
+    image = Image.fromarray(pixels.astype(np.uint8))
     draw = ImageDraw.Draw(image)
     for _ in range(12):
         x0, y0 = rng.integers(0, size, 2)
@@ -45,7 +45,7 @@ def synthetic_image(size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED) -> Image
             draw.polygon([(box[0], box[3]), ((box[0] + box[2]) // 2, box[1]), (box[2], box[3])], fill=colour)
     noise = rng.normal(0, 8, (size, size, 3))
     textured = np.clip(np.asarray(image, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
-    return Image.fromarray(textured, "RGB")
+    return Image.fromarray(textured)
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def open_image(path: Path) -> InputImage:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8))
         # Pillow opens 16-bit PNGs as "I;16" or "I" depending on its version: the values decide
         conversions.append(f"{'16-bit' if peak > 255 else 'integer'} to 8-bit (divided by {peak:g}/255)")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
